@@ -1,0 +1,3 @@
+from amend.cli import main
+
+main()

@@ -1,0 +1,41 @@
+"""The `amend` command (also `python -m amend`): the root group and its subcommands.
+
+A UserError raised anywhere below becomes one line on stderr and exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import click
+
+from amend.commands import config as config_cmd
+from amend.commands import models as models_cmd
+from amend.errors import UserError
+
+
+class AmendGroup(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except UserError as e:
+            raise click.ClickException(str(e)) from None
+
+
+@click.group(cls=AmendGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="amend")
+def cli() -> None:
+    """amend: a terminal assistant whose knowledge you can edit.
+
+    State facts; amend derives what follows from them and what contradicts them, teaches the
+    consistent set to a small expert model (LoRA), and answers with a large model that the
+    expert steers token by token (proxy-tuning).
+
+    Settings come from flags, then AMEND_* environment variables, then $AMEND_HOME/config.toml.
+    """
+
+
+cli.add_command(config_cmd.config)
+cli.add_command(models_cmd.models)
+
+
+def main() -> None:
+    cli(prog_name="amend")

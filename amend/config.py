@@ -1,0 +1,171 @@
+"""Settings: one dataclass, read from flags, the environment, `config.toml` and defaults.
+
+Precedence is flags > environment > `$AMEND_HOME/config.toml` > defaults. Every field can be set
+in the environment as `AMEND_<FIELD>` (upper case) and in config.toml by its name; `home` cannot
+come from config.toml, because that file lives in the home. `Settings.sources` records where
+each value came from, which `amend config` prints.
+
+config.toml may also declare profiles of the user's own (see amend.models.profiles):
+
+    profile = "mine"
+    [profiles.mine]
+    large = "Qwen/Qwen2.5-3B-Instruct"   # a hub id or a local folder
+    small = "/models/qwen-0.5b"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+from amend.errors import UserError
+
+APP = "amend"
+
+
+class ConfigError(UserError):
+    """A setting that cannot be used; the message names the setting and where it came from."""
+
+
+def _default_home() -> Path:
+    return Path(platformdirs.user_data_dir(APP))
+
+
+def _default_models() -> Path:
+    return Path(platformdirs.user_cache_dir(APP)) / "models"
+
+
+@dataclass
+class Settings:
+    # --- where things live ---
+    home: Path = field(default_factory=_default_home)  # amend.db, adapters/, config.toml
+    models: Path = field(default_factory=_default_models)  # pulled models, shared by every home
+    database_url: str = ""  # SQLAlchemy URL; empty means sqlite:///$home/amend.db
+    # --- which models, on what ---
+    profile: str = "qwen-coder"  # model profile: tiny, qwen-coder, a hub profile or one's own
+    device: str = "auto"  # auto (cuda, then mps, then cpu), cuda, mps or cpu
+    large_dtype: str = ""  # float32, bfloat16 or float16; empty means the profile's default
+    small_dtype: str = ""  # likewise for the small model (base of the expert)
+    # --- answering (proxy-tuning) ---
+    alpha: float = 1.0  # expert strength: large + alpha*(expert - base); 0 = large model alone
+    max_new_tokens: int = 256  # answer length limit in tokens
+    temperature: float = 0.0  # 0 = greedy; applied after the logits are combined
+    top_p: float = 1.0  # nucleus sampling mass, after combining; 1 = off
+    context_facts: int = 5  # related facts put into the prompt with --context
+    # --- deriving (deductive closure) ---
+    related_k: int = 3  # similar active facts combined with a new fact (correlative implications)
+    # --- training the expert (LoRA) ---
+    lora_r: int = 8  # LoRA rank
+    lora_alpha: int = 32  # LoRA scaling numerator (scale = lora_alpha / lora_r)
+    lora_targets: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"  # modules
+    learning_rate: float = 1e-3  # AdamW learning rate
+    epochs: int = 8  # passes over the training set (fewer if the loss gets low first)
+    batch_size: int = 8  # training examples per step
+    target_loss: float = 0.05  # stop early once the mean epoch loss is below this
+    replay: int = 64  # earlier statements replayed in an incremental update
+    seed: int = 0  # seeds every random choice (training order, LoRA init, sampling)
+
+    # where each value came from: field name -> "default", "env AMEND_X", "config.toml", "flag"
+    sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # profiles declared in config.toml: name -> table (see amend.models.profiles)
+    user_profiles: dict[str, dict] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def db_url(self) -> str:
+        """The database to open: database_url, or the SQLite file in the home."""
+        return self.database_url or f"sqlite:///{self.home / 'amend.db'}"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.home / "adapters"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "config.toml"
+
+
+def setting_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Settings) if f.name not in ("sources", "user_profiles")]
+
+
+def _field_type(name: str) -> type:
+    hints = typing.get_type_hints(Settings)
+    t = hints[name]
+    if isinstance(t, types.UnionType):  # e.g. str | None
+        t = next(a for a in typing.get_args(t) if a is not type(None))
+    return t
+
+
+def _coerce(name: str, value: object, where: str) -> object:
+    """Turn a value from the environment or TOML into the field's type, or say what is wrong."""
+    t = _field_type(name)
+    try:
+        if t is Path:
+            return Path(str(value)).expanduser()
+        if t is bool:
+            if isinstance(value, bool):
+                return value
+            return {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}[
+                str(value).strip().lower()
+            ]
+        if t is int and isinstance(value, float):
+            raise ValueError
+        return t(value)
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"{where}: {name} must be {t.__name__}, got {value!r}") from None
+
+
+def load_settings(flags: dict[str, object] | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Settings from flags (None values ignored) > environment > config.toml > defaults."""
+    env = os.environ if env is None else env
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    settings = Settings()
+    settings.sources = {name: "default" for name in setting_names()}
+
+    # home first: config.toml lives there, so it can only come from a flag or the environment
+    if "home" in flags:
+        settings.home, settings.sources["home"] = _coerce("home", flags["home"], "--home"), "flag"
+    elif env.get("AMEND_HOME"):
+        settings.home = _coerce("home", env["AMEND_HOME"], "AMEND_HOME")
+        settings.sources["home"] = "env AMEND_HOME"
+
+    table = _read_toml(settings.home / "config.toml")
+    settings.user_profiles = table.pop("profiles", {})
+    for name, value in table.items():
+        if name not in settings.sources or name == "home":
+            raise ConfigError(f"{settings.home / 'config.toml'}: unknown setting {name!r}")
+        setattr(settings, name, _coerce(name, value, str(settings.home / "config.toml")))
+        settings.sources[name] = "config.toml"
+
+    for name in setting_names():
+        if name == "home":
+            continue
+        var = f"AMEND_{name.upper()}"
+        if env.get(var, "") != "":
+            setattr(settings, name, _coerce(name, env[var], var))
+            settings.sources[name] = f"env {var}"
+        if name in flags:
+            setattr(settings, name, _coerce(name, flags[name], f"--{name.replace('_', '-')}"))
+            settings.sources[name] = "flag"
+    return settings
+
+
+def _read_toml(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as f:
+            table = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    profiles = table.get("profiles", {})
+    if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
+        raise ConfigError(f"{path}: [profiles.NAME] must be tables with large and small")
+    return table

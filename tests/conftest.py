@@ -1,0 +1,54 @@
+"""Shared fixtures: a temporary AMEND_HOME per test, pulled models shared through AMEND_MODELS.
+
+AMEND_MODELS defaults to ~/.cache/amend-test-models so that a pulled `tiny` survives between
+runs (CI sets it too). Model fixtures are session-scoped: `tiny` is pulled and loaded once.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+MODELS = Path(os.environ.get("AMEND_MODELS") or Path.home() / ".cache" / "amend-test-models")
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh AMEND_HOME for every test; settings from the developer's environment are cleared."""
+    for var in list(os.environ):
+        if var.startswith("AMEND_") and var not in ("AMEND_TEST_POSTGRES_URL",):
+            monkeypatch.delenv(var)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("AMEND_HOME", str(home))
+    monkeypatch.setenv("AMEND_MODELS", str(MODELS))
+    monkeypatch.setenv("AMEND_PROFILE", "tiny")
+    random.seed(0)
+    return home
+
+
+@pytest.fixture
+def settings(home: Path):
+    from amend.config import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """The tiny profile (SmolLM2-135M, float32 on CPU), pulled once into AMEND_MODELS and loaded once.
+
+    Tests must not change its weights; wrap it in a peft model of their own when they train.
+    """
+    import torch
+
+    from amend.config import load_settings
+
+    torch.manual_seed(0)
+    env = {"AMEND_MODELS": str(MODELS), "AMEND_HOME": str(MODELS / "_home")}
+    from amend.models.load import load_profile
+
+    return load_profile("tiny", device="cpu", dtype="float32", settings=load_settings(env=env))
