@@ -1,7 +1,7 @@
 """Shared fixtures: a temporary AMEND_HOME per test, pulled models shared through AMEND_MODELS.
 
-AMEND_MODELS defaults to ~/.cache/amend-test-models so that a pulled `tiny` survives between
-runs (CI sets it too). Model fixtures are session-scoped: `tiny` is pulled and loaded once.
+AMEND_MODELS keeps the developer's value (default: the user's model cache), so a pulled `tiny`
+survives between runs and is shared with the `amend` command itself. Model fixtures are session-scoped: `tiny` is pulled and loaded once.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import os
 import random
 from pathlib import Path
 
+import platformdirs
 import pytest
 
-MODELS = Path(os.environ.get("AMEND_MODELS") or Path.home() / ".cache" / "amend-test-models")
+MODELS = Path(os.environ.get("AMEND_MODELS") or platformdirs.user_cache_dir("amend")) / ("" if os.environ.get("AMEND_MODELS") else "models")
 
 
 @pytest.fixture(autouse=True)
