@@ -13,8 +13,9 @@ from typing import Any
 
 from amend.config import Settings, load_settings
 from amend.errors import UserError
+from amend.models.hf import quiet_transformers
 from amend.models.profiles import ModelSpec, Profile, dtypes, get_profile
-from amend.models.pull import Progress, _quiet, is_pulled, model_dir, pull_model
+from amend.models.pull import Progress, no_progress, is_pulled, model_dir, pull_model
 
 
 class LoadError(UserError):
@@ -59,6 +60,7 @@ def load_model(settings: Settings, spec: ModelSpec, dtype: str, device: str):
     import torch
     from transformers import AutoModelForCausalLM
 
+    quiet_transformers()
     model = AutoModelForCausalLM.from_pretrained(source_of(settings, spec), dtype=getattr(torch, dtype))
     return model.to(device).eval()
 
@@ -66,6 +68,7 @@ def load_model(settings: Settings, spec: ModelSpec, dtype: str, device: str):
 def load_tokenizer(settings: Settings, spec: ModelSpec):
     from transformers import AutoTokenizer
 
+    quiet_transformers()
     return AutoTokenizer.from_pretrained(source_of(settings, spec))
 
 
@@ -74,7 +77,7 @@ def load_profile(
     device: str | None = None,
     dtype: str | None = None,
     settings: Settings | None = None,
-    on_progress: Progress = _quiet,
+    on_progress: Progress = no_progress,
 ) -> LoadedProfile:
     """Load a profile's models, pulling them first if they are not here yet.
 

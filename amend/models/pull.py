@@ -42,7 +42,7 @@ class PullError(UserError):
     """A pull that failed; the message says what failed and what to do."""
 
 
-def _quiet(stage: str, done: float, total: float | None) -> None:
+def no_progress(stage: str, done: float, total: float | None) -> None:
     pass
 
 
@@ -76,12 +76,12 @@ def size_on_disk(settings: Settings, spec: ModelSpec) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def pull_profile(settings: Settings, profile: Profile, on_progress: Progress = _quiet) -> list[Path | str]:
+def pull_profile(settings: Settings, profile: Profile, on_progress: Progress = no_progress) -> list[Path | str]:
     """Pull every model of a profile; returns each model's folder (or hub id)."""
     return [pull_model(settings, spec, on_progress) for spec in profile.specs]
 
 
-def pull_model(settings: Settings, spec: ModelSpec, on_progress: Progress = _quiet) -> Path | str:
+def pull_model(settings: Settings, spec: ModelSpec, on_progress: Progress = no_progress) -> Path | str:
     if spec.path is not None:
         if not (spec.path / "config.json").is_file():
             raise PullError(f"{spec.path}: no transformers model there (config.json missing)")
@@ -178,6 +178,9 @@ def _convert(spec: ModelSpec, gguf: Path, out: Path, on_progress: Progress) -> N
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from amend.models.hf import quiet_transformers
+
+    quiet_transformers()
     dtype = getattr(torch, spec.save_dtype)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=dtype)
