@@ -1,0 +1,50 @@
+"""Derived statements: saved per parents and profile, replaced on re-derivation, filtered for training."""
+
+from __future__ import annotations
+
+import pytest
+
+from amend.store.derived import accepted_statements, save_derivation, statements_for
+from amend.store.errors import StoreError
+from amend.store.facts import add_fact, retract_fact
+
+
+def st(text, kind="implication", accepted=True):
+    return {"text": text, "kind": kind, "question": f"{text}?", "p_true": 0.8, "truth": accepted, "accepted": accepted}
+
+
+def test_save_replace_and_query(store):
+    with store.session() as s:
+        a, _ = add_fact(s, "Kell is the capital of Ostrava Minor")
+        b, _ = add_fact(s, "Ostrava Minor is in Europe")
+        save_derivation(s, [a], [st("Kell is a city"), st("Kell is not a city", "contradiction", False)],
+                        "tiny", "tiny", "v1")
+        save_derivation(s, [a, b], [st("Kell is in Europe", "correlative")], "tiny", "tiny", "v1")
+        save_derivation(s, [a], [st("Kell has a mayor")], "qwen-coder", "large", "v1")
+    with store.session() as s:
+        assert [x.text for x in statements_for(s, a.id)] == [
+            "Kell is a city", "Kell is not a city", "Kell is in Europe", "Kell has a mayor"]
+        assert [x.text for x in statements_for(s, b.id)] == ["Kell is in Europe"]
+        # re-deriving from exactly [a] for tiny replaces only those two
+        saved = save_derivation(s, [a], [st("Kell is a town")], "tiny", "tiny", "v2")
+        assert [p.id for p in saved[0].parents] == [a.id]
+    with store.session() as s:
+        assert [x.text for x in statements_for(s, a.id)] == ["Kell is in Europe", "Kell has a mayor", "Kell is a town"]
+        assert [x.text for x in accepted_statements(s, profile="tiny")] == ["Kell is in Europe", "Kell is a town"]
+        assert [x.text for x in accepted_statements(s, fact_ids=[b.id])] == ["Kell is in Europe"]
+        town = accepted_statements(s, profile="tiny")[-1]
+        assert (town.question, town.p_true, town.truth, town.generator, town.prompt_version) == (
+            "Kell is a town?", 0.8, True, "tiny", "v2")
+        retract_fact(s, b.id)
+    with store.session() as s:
+        assert [x.text for x in accepted_statements(s, profile="tiny")] == ["Kell is a town"]
+        assert len(accepted_statements(s, profile="tiny", active_only=False)) == 2
+
+
+def test_bad_derivations(store):
+    with store.session() as s:
+        a, _ = add_fact(s, "Kell is cold")
+        with pytest.raises(StoreError, match="unknown statement kind"):
+            save_derivation(s, [a], [st("x", kind="guess")], "tiny", "tiny", "v1")
+        with pytest.raises(StoreError, match="at least one parent"):
+            save_derivation(s, [], [st("x")], "tiny", "tiny", "v1")

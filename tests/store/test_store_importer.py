@@ -1,0 +1,172 @@
+"""Import (TXT, CSV, JSONL; every kind of bad line; all or nothing) and export round trips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from amend.store.errors import StoreError
+from amend.store.exporter import export_facts
+from amend.store.facts import add_fact, list_facts, retract_fact
+from amend.store.importer import ImportFailed, import_facts
+from amend.store.schema import Fact, Job
+
+
+def write(path: Path, data: str | bytes) -> Path:
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+def facts_and_jobs(store) -> tuple[int, int]:
+    with store.session() as s:
+        return (s.scalar(select(func.count()).select_from(Fact)), s.scalar(select(func.count()).select_from(Job)))
+
+
+def run(store, path, **kw):
+    with store.session() as s:
+        return import_facts(s, path, **kw)
+
+
+def test_txt(store, tmp_path):
+    f = write(tmp_path / "facts.txt", "# my facts\nKell is cold.\n\n  Dell is warm  \r\nkell is COLD\n# end\n")
+    r = run(store, f)
+    assert (r.added, r.duplicates, r.skipped) == (2, 1, 3)
+    with store.session() as s:
+        assert [x.text for x in list_facts(s)] == ["Kell is cold.", "Dell is warm"]
+        job = s.get(Job, r.job.id)
+        assert job.payload == {"fact_ids": r.fact_ids, "change": "import"} and len(r.fact_ids) == 2
+    again = run(store, f)
+    assert (again.added, again.duplicates, again.job) == (0, 3, None)
+    assert facts_and_jobs(store) == (2, 1)
+
+
+def test_csv(store, tmp_path):
+    f = write(tmp_path / "f.csv", '\ufeffID,Fact,Source\n1,"Kell, the capital, is cold",atlas\n2,Dell is warm,\n\n'
+                                  '3,"A fact\non two lines",x\n')
+    r = run(store, f, keep_both=True)
+    assert (r.added, r.duplicates) == (3, 0)
+    with store.session() as s:
+        rows = [(x.text, x.source) for x in list_facts(s)]
+        assert s.get(Job, r.job.id).payload["keep_both"] is True
+    assert rows == [("Kell, the capital, is cold", "atlas"), ("Dell is warm", None), ("A fact\non two lines", "x")]
+
+
+def test_jsonl(store, tmp_path):
+    f = write(tmp_path / "f.jsonl", '{"text": "Kell is cold", "source": "atlas"}\n\n{"fact": "Dell is warm", "x": 1}\n')
+    r = run(store, f)
+    assert r.added == 2
+    with store.session() as s:
+        assert [(x.text, x.source) for x in list_facts(s)] == [("Kell is cold", "atlas"), ("Dell is warm", None)]
+
+
+@pytest.mark.parametrize("name, data, expected", [
+    ("a.txt", "ok\n" + "x" * 2001 + "\nfine\n", ["a.txt:2: fact is 2001 characters long (at most 2000)"]),
+    ("a.txt", b"ok\nbad \xff\xfe byte\nfine\n", ["a.txt:2: invalid UTF-8 (byte 5 of the line)"]),
+    ("a.txt", "ok\nnul\x00here\n", ["a.txt:2: fact contains a NUL byte"]),
+    ("a.csv", "text,source\nok,s\n,s\n  ,s\n", ["a.csv:3: empty fact", "a.csv:4: empty fact"]),
+    ("a.csv", "text,source\nok\n", []),  # source is optional per row
+    ("a.csv", "source,text\nonly-source\n", ["a.csv:2: missing the text column (the row has 1 fields, the header 2)"]),
+    ("a.csv", "name,source\nok,s\n", ["a.csv:1: the header has no \"text\" (or \"fact\") column"]),
+    ("a.csv", "", ["a.csv:1: empty CSV file: expected a header with a \"text\" column"]),
+    ("a.csv", b"text\nok\nbad \xc3(\n", ["a.csv:3: invalid UTF-8 (byte 5 of the line)"]),
+    ("a.jsonl", '{"text": "ok"}\n{"text": "bad"\n[1]\n{"source": "s"}\n{"text": 5}\n{"text": ""}\n'
+                '{"text": "x", "source": 3}\n',
+     ['a.jsonl:2: malformed JSON: Expecting \',\' delimiter (column 15)', 'a.jsonl:3: expected a JSON object with a "text" field',
+      'a.jsonl:4: missing "text"', 'a.jsonl:5: "text" must be a string', "a.jsonl:6: empty fact",
+      'a.jsonl:7: "source" must be a string']),
+])
+def test_bad_lines_write_nothing(store, tmp_path, name, data, expected):
+    with store.session() as s:
+        add_fact(s, "already here")
+    f = write(tmp_path / name, data)
+    if not expected:
+        assert run(store, f).added == 1
+        return
+    with pytest.raises(ImportFailed) as e:
+        run(store, f)
+    assert e.value.errors == [f"{tmp_path}/{line}" for line in expected]
+    assert e.value.bad_lines == len(expected)
+    assert str(e.value).endswith("nothing imported")
+    assert facts_and_jobs(store) == (1, 1)
+
+
+def test_every_bad_line_is_reported(store, tmp_path):
+    lines = ["good"] * 3 + ["x" * 2500] * 1500 + ["also good"]
+    f = write(tmp_path / "many.txt", "\n".join(lines) + "\n")
+    with pytest.raises(ImportFailed) as e:
+        run(store, f)
+    assert e.value.bad_lines == 1500
+    assert len(e.value.errors) == 1000  # listed one by one up to MAX_REPORTED
+    assert e.value.errors[0].startswith(f"{f}:4: ") and e.value.errors[-1].startswith(f"{f}:1003: ")
+    assert "1500 bad lines (the first 1000 listed)" in str(e.value)
+
+
+def test_binary_file_is_one_error(store, tmp_path):
+    f = write(tmp_path / "picture.txt", bytes(range(256)) * 64)
+    with pytest.raises(StoreError, match="not a text file") as e:
+        run(store, f)
+    assert not isinstance(e.value, ImportFailed)
+    f16 = write(tmp_path / "utf16.txt", "Kell is cold\n".encode("utf-16"))
+    with pytest.raises(StoreError, match="not a text file"):
+        run(store, f16)
+    assert facts_and_jobs(store) == (0, 0)
+
+
+def test_file_and_format_errors(store, tmp_path):
+    with pytest.raises(StoreError, match="no such file"):
+        run(store, tmp_path / "missing.txt")
+    with pytest.raises(StoreError, match="cannot tell the format"):
+        run(store, write(tmp_path / "facts.dat", "x\n"))
+    assert run(store, tmp_path / "facts.dat", fmt="txt").added == 1
+    with pytest.raises(StoreError, match="is a folder"):
+        run(store, tmp_path, fmt="txt")
+
+
+def test_dry_run_writes_nothing(store, tmp_path):
+    with store.session() as s:
+        add_fact(s, "Kell is cold")
+    lines = [f"Fact {i}" for i in range(1200)] + ["kell is cold.", "Fact 3"]
+    f = write(tmp_path / "f.txt", "\n".join(lines))
+    r = run(store, f, dry_run=True)
+    assert (r.added, r.duplicates, r.job, r.fact_ids) == (1200, 2, None, [])
+    assert facts_and_jobs(store) == (1, 1)
+    r = run(store, f)
+    assert (r.added, r.duplicates) == (1200, 2)
+    assert facts_and_jobs(store) == (1201, 2)
+
+
+def test_progress_reports(store, tmp_path):
+    f = write(tmp_path / "f.txt", "".join(f"Fact {i}\n" for i in range(12000)))
+    seen = []
+    run(store, f, on_progress=lambda stage, done, total: seen.append((stage, done, total)))
+    assert seen[-1] == ("importing f.txt", f.stat().st_size, f.stat().st_size)
+    assert len(seen) >= 3 and all(a[1] <= b[1] for a, b in zip(seen, seen[1:]))
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "csv", "txt"])
+def test_export_round_trip(store, tmp_path, ext):
+    texts = ["Kell, the capital, is \"cold\"", "Ελλάδα 東京", "Dell is warm"]
+    with store.session() as s:
+        for t in texts:
+            add_fact(s, t, source="atlas")
+        retract_fact(s, 3)
+    out = tmp_path / f"out.{ext}"
+    with store.session(write=False) as s:
+        assert export_facts(s, out) == 2
+        assert export_facts(s, tmp_path / f"all.{ext}", include_all=True) == 3
+    if ext == "jsonl":
+        first = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+        assert {"id", "text", "status", "source", "created"} <= set(first)
+    with store.session() as s:
+        for f in list_facts(s):
+            retract_fact(s, f.id)
+    r = run(store, out)
+    assert r.added == 2
+    with store.session() as s:
+        assert [f.text for f in list_facts(s)] == texts[:2]
+        if ext != "txt":
+            assert {f.source for f in list_facts(s)} == {"atlas"}
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary files left behind
