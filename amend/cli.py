@@ -8,6 +8,8 @@ from __future__ import annotations
 import click
 
 from amend.commands import config as config_cmd
+from amend.commands import db as db_cmd
+from amend.commands import facts as facts_cmd
 from amend.commands import models as models_cmd
 from amend.errors import UserError
 
@@ -34,6 +36,8 @@ def cli() -> None:
 
 
 cli.add_command(config_cmd.config)
+cli.add_command(db_cmd.db)
+cli.add_command(facts_cmd.facts)
 cli.add_command(models_cmd.models)
 
 
