@@ -26,7 +26,9 @@ fi
 port=$(pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $3}')
 if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $4}' | grep -q online; then
   echo "== starting PostgreSQL $version on port $port"
-  $SUDO pg_ctlcluster "$version" main start
+  # 3>&- : the server must not inherit the export pipe (fd 3), or the caller's $(...) would wait
+  # for it to exit and never return.
+  $SUDO pg_ctlcluster "$version" main start 3>&- </dev/null
 fi
 for _ in $(seq 30); do
   as_postgres pg_isready -q -p "$port" && break
