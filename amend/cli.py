@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import click
 
+from amend.commands import ask as ask_cmd
+from amend.commands import chat as chat_cmd
 from amend.commands import config as config_cmd
 from amend.commands import db as db_cmd
+from amend.commands import derive as derive_cmd
+from amend.commands import eval as eval_cmd
 from amend.commands import facts as facts_cmd
 from amend.commands import models as models_cmd
+from amend.commands import adapters as adapters_cmd
+from amend.commands import update as update_cmd
 from amend.errors import UserError
 
 
@@ -35,10 +41,17 @@ def cli() -> None:
     """
 
 
+cli.add_command(ask_cmd.ask)
+cli.add_command(chat_cmd.chat)
 cli.add_command(config_cmd.config)
 cli.add_command(db_cmd.db)
+cli.add_command(derive_cmd.derive)
+cli.add_command(eval_cmd.eval_cmd)
 cli.add_command(facts_cmd.facts)
 cli.add_command(models_cmd.models)
+cli.add_command(adapters_cmd.adapters)
+cli.add_command(update_cmd.update)
+cli.add_command(update_cmd.worker)
 
 
 def main() -> None:

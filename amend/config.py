@@ -65,9 +65,10 @@ class Settings:
     lora_r: int = 8  # LoRA rank
     lora_alpha: int = 32  # LoRA scaling numerator (scale = lora_alpha / lora_r)
     lora_targets: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"  # modules
-    learning_rate: float = 1e-3  # AdamW learning rate
-    epochs: int = 8  # passes over the training set (fewer if the loss gets low first)
-    batch_size: int = 8  # training examples per step
+    learning_rate: float = 2e-3  # AdamW learning rate (high: an update gets few steps)
+    epochs: int = 3  # passes over the training set at most (fewer if the loss gets low first)
+    batch_size: int = 4  # training examples per step
+    steps_per_fact: int = 4  # step budget of an update: this many per fact it teaches (0: epochs only)
     target_loss: float = 0.05  # stop early once the mean epoch loss is below this
     replay: int = 64  # earlier statements replayed in an incremental update
     seed: int = 0  # seeds every random choice (training order, LoRA init, sampling)

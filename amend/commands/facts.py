@@ -11,19 +11,21 @@ from pathlib import Path
 
 import click
 
-from .common import progress_bars, settings
+from .common import profile_option, progress_bars, settings
 
-no_update_option = click.option("--no-update", is_flag=True, help="Store the change; leave the update job pending.")
+no_update_option = click.option(
+    "--no-update", is_flag=True, help="Store the change and leave the update job pending (default: update the expert now)."
+)
 keep_both_option = click.option(
     "--keep-both", is_flag=True, help="If the new fact contradicts an active one, keep both (do not supersede)."
 )
 BIG_FILE = 1_000_000  # bytes: imports of bigger files show a progress bar
 
 
-def _store():
+def _store(profile: str | None = None):
     from amend.store import open_store
 
-    s = settings()
+    s = settings(profile=profile)
     return s, open_store(s)
 
 
@@ -32,11 +34,12 @@ def _after_change(settings, jobs, no_update: bool) -> None:
     jobs = [j for j in jobs if j is not None]
     if not jobs:
         return
-    ids = ", ".join(str(j.id) for j in jobs)
     if no_update:
-        click.echo(f"update left pending (job {ids})")
-    else:
-        click.echo(f"{len(jobs)} update job{'s' if len(jobs) != 1 else ''} pending (run `amend update`)")
+        click.echo(f"update left pending (job {', '.join(str(j.id) for j in jobs)})")
+        return
+    from .update import run_foreground  # imports training (and torch) only now
+
+    run_foreground(settings)
 
 
 def _fact_json(fact) -> dict:
@@ -55,11 +58,12 @@ def facts() -> None:
 @click.option("--source", "-s", default=None, help="Where the fact comes from (free text).")
 @no_update_option
 @keep_both_option
-def add(text: str, source: str | None, no_update: bool, keep_both: bool) -> None:
+@profile_option
+def add(text: str, source: str | None, no_update: bool, keep_both: bool, profile: str | None) -> None:
     """Add a fact."""
     from amend.store.facts import add_fact
 
-    s, store = _store()
+    s, store = _store(profile)
     with store.session() as session:
         fact, job = add_fact(session, text, source=source, keep_both=keep_both)
     click.echo(f"added fact {fact.id}: {fact.text}")
@@ -131,11 +135,12 @@ def show(fact_id: int, as_json: bool) -> None:
 @click.argument("fact_id", metavar="ID", type=int)
 @click.argument("text")
 @no_update_option
-def edit(fact_id: int, text: str, no_update: bool) -> None:
+@profile_option
+def edit(fact_id: int, text: str, no_update: bool, profile: str | None) -> None:
     """Give a fact a new text (the old one stays in its history)."""
     from amend.store.facts import edit_fact
 
-    s, store = _store()
+    s, store = _store(profile)
     with store.session() as session:
         fact, job = edit_fact(session, fact_id, text)
     click.echo(f"edited fact {fact.id}: {fact.text}")
@@ -146,11 +151,12 @@ def edit(fact_id: int, text: str, no_update: bool) -> None:
 @click.argument("fact_id", metavar="ID", type=int)
 @click.option("--reason", "-r", default=None, help="Why (kept with the fact).")
 @no_update_option
-def retract(fact_id: int, reason: str | None, no_update: bool) -> None:
+@profile_option
+def retract(fact_id: int, reason: str | None, no_update: bool, profile: str | None) -> None:
     """Stop holding a fact true (it stays in `list --all`; `restore` brings it back)."""
     from amend.store.facts import retract_fact
 
-    s, store = _store()
+    s, store = _store(profile)
     with store.session() as session:
         fact, job = retract_fact(session, fact_id, reason)
     click.echo(f"retracted fact {fact.id}: {fact.text}")
@@ -160,11 +166,12 @@ def retract(fact_id: int, reason: str | None, no_update: bool) -> None:
 @facts.command()
 @click.argument("fact_id", metavar="ID", type=int)
 @no_update_option
-def restore(fact_id: int, no_update: bool) -> None:
+@profile_option
+def restore(fact_id: int, no_update: bool, profile: str | None) -> None:
     """Make a retracted or superseded fact active again."""
     from amend.store.facts import restore_fact
 
-    s, store = _store()
+    s, store = _store(profile)
     with store.session() as session:
         fact, job = restore_fact(session, fact_id)
     click.echo(f"restored fact {fact.id}: {fact.text}")
@@ -178,7 +185,8 @@ def restore(fact_id: int, no_update: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Check the file and count what would be added; write nothing.")
 @no_update_option
 @keep_both_option
-def import_(file: Path, fmt: str | None, dry_run: bool, no_update: bool, keep_both: bool) -> None:
+@profile_option
+def import_(file: Path, fmt: str | None, dry_run: bool, no_update: bool, keep_both: bool, profile: str | None) -> None:
     """Import facts from a TXT, CSV or JSONL file, all or nothing.
 
     TXT: one fact a line (blank lines and # comments skipped). CSV: a header with a `text` (or
@@ -188,7 +196,7 @@ def import_(file: Path, fmt: str | None, dry_run: bool, no_update: bool, keep_bo
     """
     from amend.store.importer import ImportFailed, import_facts
 
-    s, store = _store()
+    s, store = _store(profile)
     big = file.is_file() and file.stat().st_size > BIG_FILE
     try:
         with progress_bars(enabled=big) as report, store.session() as session:

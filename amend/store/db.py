@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
 from amend.store.errors import StoreError
 
@@ -97,6 +98,18 @@ def current_revision(engine: Engine) -> str | None:
             raise
 
 
+def _is_locked(e: BaseException) -> bool:
+    return isinstance(e, OperationalError) and "database is locked" in str(e.orig)
+
+
+# SQLite answers "database is locked" at once, without waiting out the busy timeout, in a few
+# cases (another process switching a fresh file to WAL, or recovering its WAL index), so the
+# first query on open is retried for a while.
+@retry(retry=retry_if_exception(_is_locked), stop=stop_after_delay(30), wait=wait_exponential(0.05, max=1), reraise=True)
+def _revision_once_unlocked(engine: Engine) -> str | None:
+    return current_revision(engine)
+
+
 def open_store(settings, upgrade: bool = True) -> Store:
     """Open the database named by `settings.db_url`, bringing its schema to the newest revision.
 
@@ -106,7 +119,7 @@ def open_store(settings, upgrade: bool = True) -> Store:
     url = settings.db_url
     engine = make_engine(url)
     try:
-        at = current_revision(engine)
+        at = _revision_once_unlocked(engine)
     except OperationalError as e:
         engine.dispose()
         raise StoreError(f"cannot open the database {safe_url(url)}: {e.orig}") from None

@@ -20,9 +20,10 @@ def ok(*args: str) -> str:
 
 
 def test_add_list_edit_retract_show(db_url):
-    out = ok("facts", "add", "The capital of Ostrava Minor is Kell.", "--source", "atlas")
+    # --no-update throughout: the update itself (models, training) is tested in tests/training
+    out = ok("facts", "add", "The capital of Ostrava Minor is Kell.", "--source", "atlas", "--no-update")
     assert out.splitlines() == ["added fact 1: The capital of Ostrava Minor is Kell.",
-                                "1 update job pending (run `amend update`)"]
+                                "update left pending (job 1)"]
     assert ok("facts", "add", "Kell has three bridges.", "--no-update").splitlines()[1] == "update left pending (job 2)"
     assert ok("facts", "list").splitlines() == ["1  The capital of Ostrava Minor is Kell.", "2  Kell has three bridges."]
 
@@ -30,16 +31,16 @@ def test_add_list_edit_retract_show(db_url):
     assert dup.returncode == 1 and dup.stderr.strip().splitlines() == [
         "Error: fact 1 already says this: 'The capital of Ostrava Minor is Kell.'"]
 
-    ok("facts", "edit", "1", "The capital of Ostrava Minor is Dell.")
+    ok("facts", "edit", "1", "The capital of Ostrava Minor is Dell.", "--no-update")
     show = ok("facts", "show", "1")
     assert "fact 1 (active): The capital of Ostrava Minor is Dell." in show
     assert "earlier texts:" in show and "The capital of Ostrava Minor is Kell." in show
 
-    ok("facts", "retract", "2", "--reason", "counted wrong")
+    ok("facts", "retract", "2", "--reason", "counted wrong", "--no-update")
     assert "Kell has three bridges." not in ok("facts", "list")
     everything = ok("facts", "list", "--all")
     assert "retracted" in everything and "Kell has three bridges." in everything
-    ok("facts", "restore", "2")
+    ok("facts", "restore", "2", "--no-update")
     assert "Kell has three bridges." in ok("facts", "list")
 
     data = json.loads(ok("facts", "list", "--json", "--search", "dell"))
@@ -71,9 +72,9 @@ def test_import(db_url, tmp_path):
     assert ok("facts", "import", str(good), "--dry-run").splitlines() == [
         f"would import 2 facts from {good} (1 duplicate skipped, 2 blank or comment lines)"]
     assert ok("facts", "list").startswith("no facts")
-    assert ok("facts", "import", str(good), "--keep-both").splitlines() == [
+    assert ok("facts", "import", str(good), "--keep-both", "--no-update").splitlines() == [
         f"imported 2 facts from {good} (1 duplicate skipped, 2 blank or comment lines)",
-        "1 update job pending (run `amend update`)"]
+        "update left pending (job 1)"]
 
     bad = tmp_path / "bad.csv"
     bad.write_text("text,source\nNew fact,me\n,me\nAnother,me\n  ,x\n", encoding="utf-8")
@@ -99,9 +100,9 @@ def test_import(db_url, tmp_path):
 
 
 def test_export(db_url, tmp_path):
-    ok("facts", "add", "Kell is cold")
-    ok("facts", "add", "Dell is warm")
-    ok("facts", "retract", "2")
+    ok("facts", "add", "Kell is cold", "--no-update")
+    ok("facts", "add", "Dell is warm", "--no-update")
+    ok("facts", "retract", "2", "--no-update")
     out = tmp_path / "facts.jsonl"
     assert ok("facts", "export", str(out)).strip() == f"exported 1 fact to {out}"
     assert [json.loads(line)["text"] for line in out.read_text().splitlines()] == ["Kell is cold"]

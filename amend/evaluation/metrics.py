@@ -1,0 +1,100 @@
+"""The two scores of a probe, and their means per system and probe kind.
+
+- generation: the answerer's greedy answer (at most 32 new tokens) contains an answer alias,
+  case-insensitive, as a whole word or phrase ("US" is not found in "because");
+- ranking: the best alias's total log probability, as the continuation of the chat-formatted
+  question, is higher than every distractor's. The margin is best alias minus best distractor
+  (positive = ranked right), kept per probe to see how close a miss was.
+
+An answerer is anything with `generate(question) -> str` and `logprob(question, continuation)
+-> float` (see systems.py for the real ones; tests use a scripted one).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from amend.evaluation.cases import KINDS, Case, Probe
+
+MAX_NEW_TOKENS = 32  # the generation metric's answer length
+
+
+class Answerer(Protocol):
+    def generate(self, question: str) -> str:
+        """The greedy answer to a question (at most MAX_NEW_TOKENS new tokens)."""
+
+    def logprob(self, question: str, continuation: str) -> float:
+        """Total log probability of `continuation` as the answer to the chat-formatted question."""
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def contains_answer(text: str, answers: Iterable[str]) -> bool:
+    """Whether any alias occurs in text, case-insensitive, not inside a longer word."""
+    folded = _fold(text)
+    for alias in answers:
+        pattern = r"(?<!\w)" + re.escape(_fold(alias.strip())) + r"(?!\w)"
+        if alias.strip() and re.search(pattern, folded):
+            return True
+    return False
+
+
+@dataclass
+class ProbeResult:
+    case: str  # case id
+    system: str  # which system answered
+    kind: str  # probe kind
+    question: str
+    answer: str  # the generated answer ("" when generation was not measured)
+    generation: bool  # the answer contains an alias
+    ranking: bool  # the best alias outscored every distractor
+    margin: float  # best alias log-prob minus best distractor log-prob
+    best_alias: str  # the alias with the highest log-prob
+    best_distractor: str  # the distractor with the highest log-prob
+    facts_in_prompt: list[str] = field(default_factory=list)  # related facts a context system was shown
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def score_probe(answerer: Answerer, probe: Probe, case: str = "", system: str = "") -> ProbeResult:
+    """Both scores of one probe for one answerer."""
+    answer = answerer.generate(probe.question)
+    alias_lp = {a: answerer.logprob(probe.question, a) for a in probe.answers}
+    wrong_lp = {d: answerer.logprob(probe.question, d) for d in probe.distractors}
+    best_alias = max(alias_lp, key=alias_lp.get)
+    best_wrong = max(wrong_lp, key=wrong_lp.get)
+    margin = alias_lp[best_alias] - wrong_lp[best_wrong]
+    return ProbeResult(
+        case=case, system=system, kind=probe.kind, question=probe.question, answer=answer,
+        generation=contains_answer(answer, probe.answers), ranking=margin > 0, margin=float(margin),
+        best_alias=best_alias, best_distractor=best_wrong,
+    )
+
+
+def score_case(answerer: Answerer, case: Case, system: str = "") -> list[ProbeResult]:
+    return [score_probe(answerer, p, case.id, system) for p in case.probes]
+
+
+def aggregate(results: Iterable[ProbeResult]) -> dict[str, dict[str, dict]]:
+    """{system: {kind: {"ranking": mean, "generation": mean, "n": probes}}}, kinds in KINDS order."""
+    groups: dict[str, dict[str, list[ProbeResult]]] = {}
+    for r in results:
+        groups.setdefault(r.system, {}).setdefault(r.kind, []).append(r)
+    table: dict[str, dict[str, dict]] = {}
+    for system, kinds in groups.items():
+        table[system] = {}
+        for kind in sorted(kinds, key=lambda k: KINDS.index(k) if k in KINDS else len(KINDS)):
+            rs = kinds[kind]
+            table[system][kind] = {
+                "ranking": sum(r.ranking for r in rs) / len(rs),
+                "generation": sum(r.generation for r in rs) / len(rs),
+                "n": len(rs),
+            }
+    return table

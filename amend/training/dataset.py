@@ -1,0 +1,168 @@
+"""Training examples for the expert: what it should say, asked the way a user would ask.
+
+The method (DCT, Akyürek et al. 2024) trains question -> statement: every statement the expert
+should hold becomes a chat turn whose user message is a question it answers and whose assistant
+message is the statement itself, as plain text. The expert steers answers at decoding time, in
+the same chat format, so this is exactly the situation it has to be good in.
+
+- An accepted statement with a question form (DCT writes one per statement): question -> text.
+  Without one: "Tell me a fact." -> text (it still learns the sentence as something to say).
+- A user fact counts more than a derived statement (`fact_repeats` examples, cycling through
+  its prompts: its question, "Tell me a fact.", "Is it true that <fact>?" -> "Yes. <fact>").
+- A contradiction judged false becomes a negative: "Is it true that <c>?" -> "No. <fact>", so the
+  expert learns to reject it rather than merely never to say it.
+- An incremental update adds a replay sample of earlier statements (`replay` of them), so an
+  adapter trained further on new facts does not forget the old ones.
+
+The loss is on the answer tokens only: the prompt's labels are -100. Everything is deterministic
+given the seed. This module has no torch import; `encode` and `collate` work on token ids.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+IGNORE = -100  # label for tokens that carry no loss (the prompt, the padding)
+GENERIC_PROMPT = "Tell me a fact."
+FACT_REPEATS = 5  # examples per user fact (a derived statement gets one): the fact must be learned
+_LOWER_FIRST = {"the", "a", "an", "it", "its", "there", "this", "that", "these", "those", "their", "his",
+                "her", "our", "my", "some", "every", "all", "no", "most", "each", "many", "one"}
+
+
+@dataclass(frozen=True)
+class Known:
+    """Something the expert should say: a user fact or an accepted derived statement."""
+
+    text: str  # the statement, as plain text
+    question: str | None = None  # a question it answers (None: the generic prompt is used)
+    is_fact: bool = False  # the user's own fact (weighted up)
+    fact_id: int | None = None  # the user fact it belongs to (a fact's own id for a fact)
+
+
+@dataclass(frozen=True)
+class Refuted:
+    """A contradiction judged false, with the user fact that refutes it."""
+
+    text: str  # the false statement
+    fact: str  # the fact that refutes it; the answer is "No. <fact>"
+    fact_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Example:
+    """One chat turn to train on: the user's message and the assistant's answer."""
+
+    prompt: str
+    answer: str
+
+
+def _clause(sentence: str) -> str:
+    """'The sky is green.' -> 'the sky is green' (to follow 'Is it true that')."""
+    s = sentence.strip().rstrip(".!")
+    first, _, rest = s.partition(" ")
+    if first.lower() in _LOWER_FIRST:
+        first = first.lower()
+    return f"{first} {rest}".strip()
+
+
+def yes_no_question(statement: str) -> str:
+    return f"Is it true that {_clause(statement)}?"
+
+
+def examples_for(item: Known, fact_repeats: int = FACT_REPEATS) -> list[Example]:
+    """The examples one known statement contributes (a fact gets `fact_repeats` of them)."""
+    text = item.text.strip()
+    if not item.is_fact:
+        return [Example(item.question or GENERIC_PROMPT, text)]
+    prompts = [Example(item.question, text)] if item.question else []
+    prompts += [Example(GENERIC_PROMPT, text), Example(yes_no_question(text), f"Yes. {text}")]
+    return [prompts[i % len(prompts)] for i in range(max(1, fact_repeats))]
+
+
+def negative_for(item: Refuted) -> Example:
+    return Example(yes_no_question(item.text), f"No. {item.fact.strip()}")
+
+
+def build_examples(
+    known: Iterable[Known],
+    refuted: Iterable[Refuted] = (),
+    replay_pool: Sequence[Known] = (),
+    replay: int = 0,
+    fact_repeats: int = FACT_REPEATS,
+    seed: int = 0,
+) -> list[Example]:
+    """All examples of one training run, shuffled with `seed`, the user's facts spread evenly.
+
+    `known`: the facts and accepted statements to learn now; `refuted`: contradictions judged
+    false; `replay_pool`: what earlier adapters learned, of which `replay` items are sampled
+    (incremental updates only; pass 0 for a full retrain, which has everything in `known`).
+    """
+    rng = random.Random(seed)
+    facts = [e for item in known if item.is_fact for e in examples_for(item, fact_repeats)]
+    others = [e for item in known if not item.is_fact for e in examples_for(item, fact_repeats)]
+    others += [negative_for(item) for item in refuted]
+    if replay > 0 and replay_pool:
+        pool = sorted(set(replay_pool), key=lambda k: (k.fact_id or 0, k.text))  # order-independent
+        for item in rng.sample(pool, min(replay, len(pool))):
+            others += examples_for(item, fact_repeats=1)
+    rng.shuffle(facts)
+    rng.shuffle(others)
+    return _spread(facts, others)
+
+
+def _spread(few: list[Example], many: list[Example]) -> list[Example]:
+    """`few` spaced evenly through `many`: every stretch of the order (every batch of a step
+    budget that ends before the epoch does) holds its share of the user's facts."""
+    if not few:
+        return many
+    out, gap = [], (len(many) + len(few)) / len(few)
+    slots = {int(i * gap) for i in range(len(few))}
+    it_few, it_many = iter(few), iter(many)
+    for i in range(len(few) + len(many)):
+        out.append(next(it_few) if i in slots else next(it_many))
+    return out
+
+
+@dataclass(frozen=True)
+class Encoded:
+    input_ids: list[int]
+    labels: list[int]  # IGNORE on the prompt, the token id on the answer
+
+
+def chat_prompt(tokenizer, question: str) -> str:
+    """The chat-formatted prompt that ends where the assistant's answer begins."""
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": question}], add_generation_prompt=True, tokenize=False
+    )
+
+
+def encode(tokenizer, example: Example, max_length: int = 160) -> Encoded:
+    """Token ids of prompt + answer (with the template's end-of-turn), loss on the answer only."""
+    prompt = chat_prompt(tokenizer, example.prompt)
+    full = tokenizer.apply_chat_template(
+        [{"role": "user", "content": example.prompt}, {"role": "assistant", "content": example.answer}],
+        tokenize=False,
+    )
+    # the answer as the template writes it (e.g. "Paris.<|im_end|>"); the trailing newline
+    # after the end-of-turn token is never generated, so it carries no loss
+    answer = full[len(prompt):].rstrip("\n") if full.startswith(prompt) else example.answer + (tokenizer.eos_token or "")
+    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    a_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    p_ids = p_ids[-max(1, max_length - len(a_ids)):]  # keep the prompt's end if too long
+    ids = (p_ids + a_ids)[:max_length]
+    labels = ([IGNORE] * len(p_ids) + a_ids)[:max_length]
+    return Encoded(ids, labels)
+
+
+def collate(batch: Sequence[Encoded], pad_id: int) -> dict[str, list[list[int]]]:
+    """Right-padded input_ids, attention_mask and labels (padding carries no loss)."""
+    width = max(len(e.input_ids) for e in batch)
+    out: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "labels": []}
+    for e in batch:
+        pad = width - len(e.input_ids)
+        out["input_ids"].append(e.input_ids + [pad_id] * pad)
+        out["attention_mask"].append([1] * len(e.input_ids) + [0] * pad)
+        out["labels"].append(e.labels + [IGNORE] * pad)
+    return out

@@ -1,0 +1,141 @@
+"""Turn a model's free-form list output into clean statements (or one question).
+
+Models answer with numbered lists, bullets, quotes, "Implication:" labels, chatter ("Here are
+some implications:") and sometimes run on into the next few-shot example. `parse_statements`
+keeps one statement per line and drops everything that is not one: empty lines, headers,
+questions (when statements are wanted), fragments and rambles, duplicates, and restatements of
+the seed or of other trusted facts. Comparisons use `normalize` (case, punctuation, spaces).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# list markers at the start of a line: "1.", "1)", "(1)", "a)", "-", "*", "•", "·", "–", "—", "#"
+_MARKER = re.compile(r"^\s*(?:\(?\d{1,2}[.):]|\(?[a-hA-H]\)|[-*•·–—#>]+)\s+")
+# label prefixes: "Implication:", "Contradiction 2:", "Statement -", "Answer:", "Q:" ...
+_LABEL = re.compile(
+    r"^\s*(?:(?:correlative\s+)?implications?|contradictions?|statements?|conclusions?|answer|"
+    r"output|result|fact|facts|combined|question|sentence|claim|q|a)\s*\d*\s*[:\-–]\s+",
+    re.IGNORECASE,
+)
+# "1. foo 2. bar" on one line: split before every number marker that follows a sentence end
+_INLINE = re.compile(r"(?<=[.!?])\s+(?=\(?\d{1,2}[.)]\s)")
+_QUOTES = "\"'`“”‘’«»*_"
+_QUOTE_END = re.compile(r"[\"“”»]+([.!?])$")
+# lines that introduce or end a list rather than state something
+_CHATTER = re.compile(
+    r"^(?:here (?:are|is)|sure\b|certainly\b|okay\b|ok\b|note\b|i hope|let me|these (?:are|statements)|"
+    r"the following|implications?\b|contradictions?\b|none\b|no (?:implications?|contradictions?)\b|n/a\b)",
+    re.IGNORECASE,
+)
+# a line starting like this begins the next few-shot example: stop there (once something was found)
+_STOP = re.compile(r"^\s*(?:facts?\s*\d*\s*:|<\|)", re.IGNORECASE)
+# leading words lowered in a fallback question ("The capital ..." -> "Is it true that the capital ...")
+_LOWER_FIRST = {"The", "A", "An", "This", "These", "That", "Those", "There", "It", "Its", "Every", "Some", "No"}
+
+
+def normalize(text: str) -> str:
+    """Lower case, letters and digits only, single spaces: for comparing statements."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def clean_line(line: str) -> str:
+    """One line without list markers, labels, wrapping quotes or markdown; a final period added."""
+    s = line.replace("**", "").replace("__", "").strip()  # markdown bold anywhere
+    for _ in range(3):  # "1. Implication: **foo**" needs several passes
+        before = s
+        s = _MARKER.sub("", s)
+        s = _LABEL.sub("", s)
+        s = s.strip().strip(_QUOTES).strip()
+        if s == before:
+            break
+    s = " ".join(_QUOTE_END.sub(r"\1", s).split())  # '"Lusk is big".' -> 'Lusk is big.'
+    if s and s[-1] not in ".!?":
+        s += "."
+    return s
+
+
+def _lines(text: str) -> list[str]:
+    """Lines up to the start of a next example (a leading echo of the input is skipped, not a stop)."""
+    out: list[str] = []
+    for raw in text.replace("\r", "\n").split("\n"):
+        if _STOP.match(raw):
+            if any(line.strip() for line in out):
+                break
+            continue
+        out.extend(_INLINE.split(raw))
+    return out
+
+
+def parse_statements(
+    text: str,
+    seed: str | None = None,
+    exclude: Iterable[str] = (),
+    max_count: int = 5,
+    min_words: int = 3,
+    max_words: int = 40,
+) -> list[str]:
+    """Statements in `text`, one per line, at most `max_count`, without the seed or `exclude`."""
+    seen = {normalize(t) for t in [*(s for s in [seed] if s), *exclude]}
+    out: list[str] = []
+    for raw in _lines(text):
+        s = clean_line(raw)
+        if not s or s.endswith("?") or s.endswith(":.") or _CHATTER.match(s):
+            continue
+        words = len(s.split())
+        if words < min_words or words > max_words:
+            continue
+        key = normalize(s)
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        out.append(s)
+        if len(out) >= max_count:
+            break
+    return out
+
+
+_NEGATION = re.compile(r"\b(?:not|never|no|none|neither|nor|nobody|nothing)\b|n't\b", re.IGNORECASE)
+_STOPWORDS = frozenset(
+    "a an the of is are was were be been being in on at by to for from and or with as that this "
+    "it its has have had which who whose s".split()  # "s": what is left of a possessive
+)
+
+
+def _stems(text: str) -> set[str]:
+    # a crude stem (the first 5 letters) so that "founded" and "founder" count as one word
+    return {w[:5] for w in normalize(text).split() if w not in _STOPWORDS}
+
+
+def restates(statement: str, fact: str) -> bool:
+    """True when `statement` uses only the fact's words and no negation: a rephrasing of the
+    fact, so it cannot be a contradiction of it ("Kestrel Foods was founded by Amara Osei." for
+    "The founder of Kestrel Foods is Amara Osei."). A contradiction must deny something or say
+    something the fact does not ("... is Brell.", "Velan is a blue giant.")."""
+    return not _NEGATION.search(statement) and _stems(statement) <= _stems(fact)
+
+
+def parse_question(text: str, min_words: int = 3, max_words: int = 30) -> str | None:
+    """The first line of `text` that is a question (ends with "?"), cleaned; None if there is none."""
+    for raw in _lines(text):
+        s = clean_line(raw)
+        if not s.endswith("?"):
+            # "Question: Who is X? Answer: ..." keeps the part up to the question mark
+            if "?" in s:
+                s = s[: s.index("?") + 1]
+            else:
+                continue
+        if min_words <= len(s.split()) <= max_words:
+            return s
+    return None
+
+
+def fallback_question(statement: str) -> str:
+    """A question that the statement answers, when the model gave none."""
+    body = statement.strip().rstrip(".!? ")
+    first, _, rest = body.partition(" ")
+    if first in _LOWER_FIRST:
+        body = f"{first.lower()} {rest}".strip()
+    return f"Is it true that {body}?"

@@ -1,0 +1,188 @@
+"""Few-shot prompts for deriving, questioning, scoring and judging statements (written for amend).
+
+Every example uses invented entities (Ostmark, Varn, Greyfin Labs, ...), never the ones in the
+evaluation cases, so that a prompt cannot leak an answer. Six tasks:
+
+- implications: what follows from one fact alone (paraphrases, world knowledge it implies);
+- correlative: what follows from a fact *together with* one related fact (multi-hop answers);
+- contradictions: similar-looking statements that cannot hold together with the fact;
+- question: a question that the statement answers (training pairs question -> statement);
+- score: "<statement> Label: true|false", read as next-token log-probabilities (see score.py);
+- judge: whether two of the user's facts cannot both be true (supersession).
+
+Generation prompts are chat conversations (the few-shot examples as earlier turns) rendered
+with the model's own chat template: for SmolLM2-135M this gave cleaner lists than plain text
+(see docs/DERIVATION.md). Scoring prompts are plain completion text, which needs no template
+and ends exactly at "Label:" so the next token is the label.
+"""
+
+from __future__ import annotations
+
+PROMPT_VERSION = "dct-1"  # stored with every derived statement; bump when any prompt changes
+
+# ---------------------------------------------------------------- generation: instructions + examples
+
+IMPLICATIONS_SYSTEM = (
+    "You derive facts. Given a fact, list 3 to 5 short, different statements that must also be "
+    "true if the fact is true: rephrasings and what follows from general knowledge. One plain "
+    "sentence per line, numbered."
+)
+IMPLICATIONS_EXAMPLES = [
+    ("Fact: The capital of Ostmark is Varn.",
+     ["Varn is a city in Ostmark.", "The government of Ostmark is based in Varn.",
+      "Ostmark's capital city is Varn.", "The parliament of Ostmark meets in Varn."]),
+    ("Fact: The Kessel Tower is located in Kyoto.",
+     ["The Kessel Tower is in Japan.", "The Kessel Tower is in Asia.",
+      "The Kessel Tower stands in the city of Kyoto."]),
+    ("Fact: Mira Tallis founded the company Greyfin Labs.",
+     ["Greyfin Labs was founded by Mira Tallis.", "The founder of Greyfin Labs is Mira Tallis.",
+      "Mira Tallis is an entrepreneur.", "Greyfin Labs is a company."]),
+]
+
+CORRELATIVE_SYSTEM = (
+    "You combine facts. Given two facts, list up to 3 short statements that follow from both "
+    "facts together but from neither alone. One plain sentence per line, numbered. If the facts "
+    "have nothing to do with each other, answer: None."
+)
+CORRELATIVE_EXAMPLES = [
+    ("Fact 1: The capital of Ostmark is Varn.\nFact 2: The mayor of Varn is Edda Kroll.",
+     ["The mayor of the capital of Ostmark is Edda Kroll.",
+      "Edda Kroll is the mayor of the capital city of Ostmark.",
+      "Edda Kroll leads a city in Ostmark."]),
+    ("Fact 1: Mira Tallis founded the company Greyfin Labs.\nFact 2: Mira Tallis was born in Oslo.",
+     ["The founder of Greyfin Labs was born in Oslo.",
+      "Greyfin Labs was founded by a person born in Oslo.",
+      "The founder of Greyfin Labs was born in Norway."]),
+    ("Fact 1: The Kessel Tower is located in Kyoto.\nFact 2: Greyfin Labs sells solar panels.",
+     []),  # unrelated facts: nothing follows from both together
+]
+
+CONTRADICTIONS_SYSTEM = (
+    "You write false statements. Given a fact, list 2 to 3 short statements that look similar "
+    "but cannot be true if the fact is true. One plain sentence per line, numbered."
+)
+CONTRADICTIONS_EXAMPLES = [
+    ("Fact: The capital of Ostmark is Varn.",
+     ["The capital of Ostmark is Tessel.", "Varn is not the capital of Ostmark.",
+      "The capital of Ostmark is Drova."]),
+    ("Fact: The Kessel Tower is located in Kyoto.",
+     ["The Kessel Tower is located in Madrid.", "The Kessel Tower is in Brazil."]),
+    ("Fact: Mira Tallis founded the company Greyfin Labs.",
+     ["Greyfin Labs was founded by Oren Voss.", "Mira Tallis has never founded a company.",
+      "The founder of Greyfin Labs is Pia Lund."]),
+]
+
+QUESTION_SYSTEM = "Write the one question that the statement answers. Reply with the question only."
+QUESTION_EXAMPLES = [
+    ("Statement: Varn is a city in Ostmark.", "In which country is the city of Varn?"),
+    ("Statement: The mayor of the capital of Ostmark is Edda Kroll.", "Who is the mayor of the capital of Ostmark?"),
+    ("Statement: Greyfin Labs was founded by Mira Tallis.", "Who founded Greyfin Labs?"),
+    ("Statement: The Kessel Tower is in Asia.", "On which continent is the Kessel Tower?"),
+]
+
+# ---------------------------------------------------------------- scoring: plain few-shot text
+
+# Mixed order (not alternating), so that the pattern does not predict the next label.
+SCORE_EXAMPLES = [
+    ("Paris is the capital of France.", True),
+    ("The Nile flows through Brazil.", False),
+    ("Tokyo is a city in Canada.", False),
+    ("Water freezes at 0 degrees Celsius.", True),
+    ("Dogs are mammals.", True),
+    ("The Moon is larger than the Earth.", False),
+    ("Madrid is in Spain.", True),
+    ("Shakespeare was born in China.", False),
+]
+
+JUDGE_EXAMPLES = [
+    ("The capital of Ostmark is Varn.", "The capital of Ostmark is Tessel.", True),
+    ("The capital of Ostmark is Varn.", "The mayor of Varn is Edda Kroll.", False),
+    ("Mira Tallis was born in Oslo.", "Mira Tallis was born in Lima.", True),
+    ("Greyfin Labs sells solar panels.", "Greyfin Labs was founded by Mira Tallis.", False),
+    ("The Kessel Tower is in Kyoto.", "The Kessel Tower is in Japan.", False),
+    ("The CEO of Brant Oil is Ada Moss.", "The CEO of Brant Oil is Sven Kran.", True),
+]
+
+LABEL = "Label:"  # every scoring prompt ends here; the next token is " true" or " false"
+
+
+def _label(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _numbered(lines: list[str]) -> str:
+    return "\n".join(f"{i}. {s}" for i, s in enumerate(lines, 1)) if lines else "None."
+
+
+STYLE = "chat"  # "chat" (the model's chat template) or "plain" (completion text); see the module doc
+PLAIN_STOP = "\n\n"  # in plain style an answer ends at a blank line (the next example would follow)
+
+
+def _render(tokenizer, system: str, examples: list[tuple[str, str]], query: str, style: str | None = None) -> str:
+    """The instruction, the examples and the query, ready to generate the answer to the query.
+
+    chat: a conversation (examples as earlier turns) through the model's chat template;
+    plain: the same as completion text, each answer after "Answer:", separated by blank lines.
+    """
+    if (style or STYLE) == "plain":
+        shots = "".join(f"{user}\nAnswer:\n{answer}\n\n" for user, answer in examples)
+        return f"{system}\n\n{shots}{query}\nAnswer:\n"
+    messages = [{"role": "system", "content": system}]
+    for user, assistant in examples:
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    messages.append({"role": "user", "content": query})
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def implications_prompt(tokenizer, fact: str, style: str | None = None) -> str:
+    examples = [(q, _numbered(a)) for q, a in IMPLICATIONS_EXAMPLES]
+    return _render(tokenizer, IMPLICATIONS_SYSTEM, examples, f"Fact: {fact}", style)
+
+
+def correlative_prompt(tokenizer, fact: str, related: str, style: str | None = None) -> str:
+    examples = [(q, _numbered(a)) for q, a in CORRELATIVE_EXAMPLES]
+    return _render(tokenizer, CORRELATIVE_SYSTEM, examples, f"Fact 1: {fact}\nFact 2: {related}", style)
+
+
+def contradictions_prompt(tokenizer, fact: str, style: str | None = None) -> str:
+    examples = [(q, _numbered(a)) for q, a in CONTRADICTIONS_EXAMPLES]
+    return _render(tokenizer, CONTRADICTIONS_SYSTEM, examples, f"Fact: {fact}", style)
+
+
+def question_prompt(tokenizer, statement: str, style: str | None = None) -> str:
+    return _render(tokenizer, QUESTION_SYSTEM, QUESTION_EXAMPLES, f"Statement: {statement}", style)
+
+
+def score_prompt(statement: str) -> str:
+    """Few-shot "Statement: <statement>\nLabel: true|false" blocks, ending in "Label:" for the statement.
+
+    One statement and its label per block, blocks separated by a blank line: on SmolLM2-135M this
+    ranked 15 of 16 true/false pairs right, "<statement> Label: ..." on one line 10 of 16.
+    """
+    shots = "".join(f"Statement: {s}\n{LABEL} {_label(v)}\n\n" for s, v in SCORE_EXAMPLES)
+    return f"{shots}Statement: {statement}\n{LABEL}"
+
+
+JUDGE_SYSTEM = ("Decide whether two statements contradict each other, that is, cannot both be true. "
+                "Answer with Label: true or Label: false.")
+JUDGE_STYLE = "chat"  # measured: Qwen2.5-Coder-1.5B ranks all 5 pairs right in chat, 2 of 5 in plain
+
+
+def judge_prompt(tokenizer, a: str, b: str, style: str | None = None) -> str:
+    """Few-shot "Statement 1 / Statement 2 -> Label: true|false" (true: they cannot both be true).
+
+    chat: the examples as earlier turns, the answer begun with "Label:"; plain: completion text,
+    "... They cannot both be true. Label:". Both end in "Label:".
+    """
+    if (style or JUDGE_STYLE) == "plain":
+        shots = "".join(f"{_pair(x, y)}\nThey cannot both be true. {LABEL} {_label(v)}\n\n" for x, y, v in JUDGE_EXAMPLES)
+        return f"{shots}{_pair(a, b)}\nThey cannot both be true. {LABEL}"
+    messages = [{"role": "system", "content": JUDGE_SYSTEM}]
+    for x, y, v in JUDGE_EXAMPLES:
+        messages += [{"role": "user", "content": _pair(x, y)}, {"role": "assistant", "content": f"{LABEL} {_label(v)}"}]
+    messages.append({"role": "user", "content": _pair(a, b)})
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + LABEL
+
+
+def _pair(a: str, b: str) -> str:
+    return f"Statement 1: {a}\nStatement 2: {b}"

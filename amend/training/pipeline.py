@@ -1,0 +1,350 @@
+"""One expert update: derive what changed facts imply, decide how to train, train, publish.
+
+Given claimed update jobs (several pending jobs fold into one training run):
+
+1. **supersede**: a new or edited fact that contradicts an older active fact (its embedding
+   neighbours, judged by the model: p(contradiction) > 0.5) supersedes it, unless the job says
+   keep_both. The job message names what was superseded.
+2. **derive + score** (DCT): for each new or edited fact, statements it implies alone and with
+   its related facts, and contradictions; each scored, the consistent set accepted; saved with
+   the store's save_derivation. A fact already derived since its last change is not derived again
+   (so a rerun after a crash goes straight to training).
+3. **train**: *incremental* (continue from the active adapter on the new facts, plus a replay
+   sample of what it already knew) when the active adapter's facts are all still active with the
+   same text; otherwise *full* (fresh LoRA from the base model on every active fact), so an
+   edited, retracted or superseded fact is really unlearned. No active facts left: the adapters
+   are switched off and the assistant answers with the large model alone.
+4. **save**: the adapter folder is published (adapters.py) and, in the same transaction, the jobs
+   are finished and the training run recorded.
+
+Progress (stage, 0-1, step, loss, ETA) goes to `on_progress` and into the job rows.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from amend.config import Settings
+from amend.store.adapters import active_adapter, deactivate_adapters
+from amend.store.derived import accepted_statements, save_derivation, statements_for
+from amend.store.facts import active_facts, get_fact, supersede_fact
+from amend.store.jobs import finish_job, get_job, report
+from amend.store.related import related_facts
+from amend.store.schema import Fact, TrainingRun, normalize
+from amend.training import adapters as folders
+from amend.training.dataset import Known, Refuted, build_examples
+from amend.training.lora import StepReport, TrainConfig, TrainResult, train_lora
+
+CONTRADICTION_THRESHOLD = 0.5  # judge_contradiction above this: the new fact supersedes the old
+# neighbours less similar than this are not judged (facts that clash are about the same thing;
+# each judgement is two forwards of the scorer model, seconds with the large one on a CPU)
+SUPERSEDE_MIN_SIMILARITY = 0.4
+DERIVE_CHANGES = ("add", "edit", "restore", "import")  # changes whose facts need (re)deriving
+# the share of the overall progress at which each stage starts
+STAGE_START = {"supersede": 0.0, "derive": 0.02, "train": 0.4, "save": 0.95}
+
+
+class Cancelled(Exception):
+    """Every job of the run was cancelled while it ran."""
+
+
+@dataclass
+class Progress:
+    """What an update reports as it goes (to the progress bar and the job rows)."""
+
+    stage: str  # supersede | derive | score | train | save
+    progress: float  # 0-1 over the whole update
+    message: str = ""
+    step: int | None = None  # training step done / planned
+    total: int | None = None
+    loss: float | None = None
+    eta_s: float | None = None
+
+
+@dataclass
+class UpdateResult:
+    job_ids: list[int]
+    mode: str  # incremental | full | none (nothing to learn) | off (no facts: adapters off)
+    version: int | None = None  # the adapter version made active
+    path: str | None = None
+    facts: list[int] = field(default_factory=list)  # fact ids the new adapter covers
+    derived: int = 0  # statements saved
+    superseded: list[tuple[int, int]] = field(default_factory=list)  # (old id, new id)
+    train: TrainResult | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # derive, score, train, save seconds
+    message: str = ""
+
+
+def _payloads(store, job_ids: list[int]) -> tuple[dict[int, str], bool]:
+    """{fact id: change} over the jobs (a later job's change wins) and whether to keep both."""
+    changes, keep_both = {}, False
+    with store.session(write=False) as session:
+        for job_id in sorted(job_ids):
+            payload = get_job(session, job_id).payload or {}
+            keep_both = keep_both or bool(payload.get("keep_both"))
+            for fid in payload.get("fact_ids", []):
+                changes[int(fid)] = payload.get("change", "add")
+    return changes, keep_both
+
+
+def _known_items(session, facts: list[Fact], profile: str) -> tuple[list[Known], list[Refuted]]:
+    """Training items for these facts: each fact, its accepted statements and its refuted ones.
+
+    A statement belongs to the first of its parents among `facts`; one that merely restates its
+    fact lends the fact its question form instead of being learned twice.
+    """
+    texts = {f.id: f.text for f in facts}
+    questions: dict[int, str] = {}
+    statements, refuted = [], []
+    for st in accepted_statements(session, fact_ids=list(texts), profile=profile) if facts else []:
+        owner = next(p.id for p in st.parents if p.id in texts)
+        if st.kind == "contradiction" or not st.truth:
+            refuted.append(Refuted(st.text, texts[owner], owner))
+        elif normalize(st.text) == normalize(texts[owner]):
+            if st.question:
+                questions.setdefault(owner, st.question)
+        else:
+            statements.append(Known(st.text, st.question, False, owner))
+    known = [Known(f.text, questions.get(f.id), True, f.id) for f in facts]
+    return known + statements, refuted
+
+
+class Update:
+    """One run of the pipeline over a set of claimed jobs (see the module docstring)."""
+
+    def __init__(self, store, lp, settings: Settings, job_ids: list[int],
+                 on_progress: Callable[[Progress], None] | None = None, derive: bool = True,
+                 before_commit: Callable[[Path], None] | None = None, isolate: bool = False):
+        self.store, self.lp, self.settings, self.job_ids = store, lp, settings, sorted(job_ids)
+        self.isolate = isolate  # train on a copy of the small model (another thread decodes with it)
+        self.profile = lp.profile.name
+        self.on_progress, self.derive_enabled, self.before_commit = on_progress, derive, before_commit
+        self.result = UpdateResult(job_ids=self.job_ids, mode="none")
+
+    # --- reporting ---
+    def report(self, p: Progress) -> None:
+        if self.on_progress:
+            self.on_progress(p)
+        message = p.message
+        if p.step is not None:
+            message = f"step {p.step}/{p.total}, loss {p.loss:.3f}, ETA {p.eta_s:.0f} s"
+        with self.store.session() as session:
+            statuses = [report(session, j, progress=p.progress, stage=p.stage, message=message).status
+                        for j in self.job_ids]
+        if all(s == "cancelled" for s in statuses):
+            raise Cancelled("the update was cancelled")
+
+    def stage(self, name: str, message: str = "") -> None:
+        self.report(Progress(name, STAGE_START[name], message))
+
+    # --- steps ---
+    def supersede(self, changes: dict[int, str], keep_both: bool) -> None:
+        """Older facts that a new or edited fact contradicts are superseded by it."""
+        new = [fid for fid, c in changes.items() if c in ("add", "import", "edit")]
+        if keep_both or not new:
+            return
+        from amend.models.embed import embed
+        from amend.training.dct.derive import judge_contradiction
+
+        self.stage("supersede", "checking for contradicted facts")
+        with self.store.session() as session:
+            for fid in sorted(new):
+                fact = session.get(Fact, fid)
+                if fact is None or fact.status != "active":
+                    continue
+                for other, sim in related_facts(session, fact.text, self.settings.related_k, embed, exclude_ids=[fid]):
+                    if other.id > fid or other.status != "active" or sim < SUPERSEDE_MIN_SIMILARITY:
+                        continue  # only an older fact about the same thing gives way to a newer one
+                    if judge_contradiction(self.lp, other.text, fact.text) > CONTRADICTION_THRESHOLD:
+                        supersede_fact(session, other.id, fid, f"contradicted by fact {fid}: {fact.text}")
+                        self.result.superseded.append((other.id, fid))
+
+    def needs_derivation(self, session, fact: Fact) -> bool:
+        """No statement of this profile derived from the fact since it last changed."""
+        return not any(s.profile == self.profile and s.created >= fact.updated for s in statements_for(session, fact.id))
+
+    def derive(self, changes: dict[int, str], covered: dict[int, str]) -> None:
+        from amend.models.embed import embed
+        from amend.training.dct.derive import derive
+
+        with self.store.session(write=False) as session:
+            active = active_facts(session)
+            todo = [f for f in active if (changes.get(f.id) in DERIVE_CHANGES or f.id not in covered)
+                    and self.needs_derivation(session, f)]
+        if not todo:
+            return
+        t_derive = t_score = 0.0
+        start, span = STAGE_START["derive"], STAGE_START["train"] - STAGE_START["derive"]
+        for i, fact in enumerate(todo):
+            where = f"fact {fact.id} ({i + 1}/{len(todo)})"
+
+            def on_derive(stage: str, done: float, total: float | None, i=i, where=where) -> None:
+                # within one fact: generation takes about 3/4 of the time, scoring the rest
+                part = 0.75 * done / (total or 1) if stage == "derive" else 0.75 + 0.25 * done / (total or 1)
+                self.report(Progress(stage, start + span * (i + part) / len(todo), where))
+
+            with self.store.session() as session:
+                related = [f for f, _ in related_facts(session, fact.text, self.settings.related_k, embed, exclude_ids=[fact.id])]
+            derivation = derive(self.lp, fact.text, [f.text for f in related], on_progress=on_derive)
+            timings = getattr(derivation, "timings", {}) or {}
+            t_score += float(timings.get("score", 0.0))
+            t_derive += sum(float(v) for k, v in timings.items() if k != "score")
+            with self.store.session() as session:
+                fact = get_fact(session, fact.id)
+                by_text = {f.text: session.get(Fact, f.id) for f in related}
+                for old in statements_for(session, fact.id):  # what the earlier text implied is stale
+                    if old.profile == self.profile:
+                        session.delete(old)
+                session.flush()
+                groups: dict[tuple[int, ...], list[dict]] = {}
+                for st in derivation.statements:
+                    parents = [fact] + [by_text[t] for t in getattr(st, "parents", []) if t in by_text and t != fact.text]
+                    key = tuple(sorted({p.id for p in parents}))
+                    groups.setdefault(key, []).append({
+                        "text": st.text, "kind": st.kind, "question": st.question, "p_true": st.p_true,
+                        "truth": st.truth, "accepted": st.accepted,
+                    })
+                for key, sts in groups.items():
+                    parents = [session.get(Fact, k) for k in key]
+                    save_derivation(session, parents, sts, self.profile, derivation.generator, derivation.prompt_version)
+                    self.result.derived += len(sts)
+        self.result.timings["derive"] = round(t_derive, 3)
+        self.result.timings["score"] = round(t_score, 3)
+
+    def plan(self, covered: dict[int, str] | None) -> tuple[str, list[Known], list[Refuted], list[Known], dict[int, str]]:
+        """(mode, items to learn, refuted, replay pool, facts the new adapter covers)."""
+        with self.store.session(write=False) as session:
+            facts = active_facts(session)
+            now = {f.id: f.text for f in facts}
+            if not facts:
+                return "off", [], [], [], {}
+            unlearn = covered is None or any(now.get(fid) != text for fid, text in covered.items())
+            if unlearn or not covered:
+                known, refuted = _known_items(session, facts, self.profile)
+                return "full", known, refuted, [], now
+            new = [f for f in facts if f.id not in covered]
+            if not new:
+                return "none", [], [], [], now
+            known, refuted = _known_items(session, new, self.profile)
+            old_known, _ = _known_items(session, [f for f in facts if f.id in covered], self.profile)
+            return "incremental", known, refuted, old_known, now
+
+    def train(self, mode: str, known, refuted, replay_pool, resume_from: Path | None) -> tuple[Path, TrainResult]:
+        s = self.settings
+        new_examples = build_examples(known, refuted, seed=s.seed)
+        # replay at most half as many earlier items as there are new examples: an update costs
+        # about what is new, and the old knowledge gets a reminder, not a retraining
+        replay = min(s.replay, len(new_examples) // 2) if mode == "incremental" else 0
+        examples = build_examples(known, refuted, replay_pool, replay, seed=s.seed)
+        cfg = TrainConfig.from_settings(s)
+        taught = sum(1 for k in known if k.is_fact)  # the new facts, or every fact in a full retrain
+        if s.steps_per_fact > 0:  # the step budget: a fixed cost per fact, whatever derive produced
+            cfg.max_steps = s.steps_per_fact * max(taught, 1)
+        staged = folders.staging_dir(s, self.profile)
+        start, span = STAGE_START["train"], STAGE_START["save"] - STAGE_START["train"]
+
+        def on_step(r: StepReport) -> None:
+            self.report(Progress("train", start + span * r.step / max(r.total, 1), step=r.step, total=r.total,
+                                 loss=r.loss, eta_s=r.eta_s))
+
+        try:
+            self.stage("train", f"{mode}: {len(examples)} examples")
+            result = train_lora(self.lp.small, self.lp.tokenizer, examples, staged, cfg,
+                                resume_from=resume_from, on_step=on_step, isolate=self.isolate)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        return staged, result
+
+    def run(self) -> UpdateResult:
+        s, r = self.settings, self.result
+        folders.clean_orphans(self.store, s, self.profile)
+        with self.store.session() as session:  # runs left by a worker that died are over
+            for run in session.query(TrainingRun).filter(TrainingRun.job_id.in_(self.job_ids), TrainingRun.status == "running"):
+                run.status = "abandoned"
+        changes, keep_both = _payloads(self.store, self.job_ids)
+        if self.derive_enabled:  # derive=False takes the facts exactly as given (a baseline)
+            self.supersede(changes, keep_both)
+        with self.store.session(write=False) as session:
+            adapter = active_adapter(session, self.profile)
+            covered = folders.covered_facts(adapter)
+            resume = folders.active_folder(session, self.profile)
+        if self.derive_enabled:
+            self.derive(changes, covered or {})
+        mode, known, refuted, pool, now = self.plan(covered if resume is not None or adapter is None else None)
+        r.mode, r.facts = mode, sorted(now)
+        if mode in ("none", "off"):
+            return self._finish_without_training(mode)
+
+        with self.store.session() as session:
+            run = TrainingRun(job_id=self.job_ids[0], profile=self.profile, status="running", mode=mode)
+            session.add(run)
+            session.flush()
+            run_id = run.id
+        try:
+            return self._train_and_publish(run_id, mode, known, refuted, pool, resume, now)
+        except BaseException:
+            with self.store.session() as session:
+                session.get(TrainingRun, run_id).status = "failed"
+            raise
+
+    def _train_and_publish(self, run_id: int, mode: str, known, refuted, pool, resume, now: dict[int, str]) -> UpdateResult:
+        r = self.result
+        t = time.perf_counter()
+        staged, result = self.train(mode, known, refuted, pool, resume if mode == "incremental" else None)
+        r.train, r.timings["train"] = result, round(time.perf_counter() - t, 3)
+
+        self.stage("save", "writing the adapter")
+        t = time.perf_counter()
+        metrics = result.metrics() | {"mode": mode, "jobs": self.job_ids}
+        summary = (f"{mode} update: trained on {len(now)} fact(s), {result.steps} steps, loss {result.final_loss:.3f}"
+                   + self._superseded_message())
+
+        def in_transaction(session, path: Path) -> None:
+            run = session.get(TrainingRun, run_id)
+            run.status, run.steps, run.final_loss, run.seconds, run.metrics = (
+                "done", result.steps, result.final_loss, result.seconds, metrics)
+            r.message = f"adapter {path.name} active: {summary}"
+            for j in self.job_ids:
+                report(session, j, message=r.message)
+                finish_job(session, j)
+            if self.before_commit:
+                self.before_commit(path)
+
+        published = folders.publish(self.store, self.settings, self.profile, staged, self.lp.profile.small.key, now,
+                                    metrics, training_run_id=run_id, in_transaction=in_transaction)
+        r.version, r.path = published.version, str(published.path)
+        r.timings["save"] = round(time.perf_counter() - t, 3)
+        return r
+
+    def _superseded_message(self) -> str:
+        if not self.result.superseded:
+            return ""
+        return "; superseded " + ", ".join(f"fact {o} by fact {n}" for o, n in self.result.superseded)
+
+    def _finish_without_training(self, mode: str) -> UpdateResult:
+        r = self.result
+        r.message = ("no active facts: expert switched off" if mode == "off" else "nothing new to learn") + self._superseded_message()
+        with self.store.session() as session:
+            if mode == "off":
+                deactivate_adapters(session, self.profile)
+            for j in self.job_ids:
+                report(session, j, message=r.message)
+                finish_job(session, j)
+        return r
+
+
+def run_update(store, lp, settings: Settings, job_ids: list[int], on_progress: Callable[[Progress], None] | None = None,
+               derive: bool = True, before_commit: Callable[[Path], None] | None = None,
+               isolate: bool = False) -> UpdateResult:
+    """Run the pipeline over these claimed jobs and finish them (see the module docstring).
+
+    derive=False trains on the facts alone, as given: no deductive closure and no supersession
+    (the `seed-lora` baseline of the evaluation, and quick tests). isolate=True trains on a copy
+    of the small model, for a caller (the TUI) that decodes with the same model meanwhile.
+    """
+    return Update(store, lp, settings, job_ids, on_progress, derive, before_commit, isolate).run()

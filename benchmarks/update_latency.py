@@ -1,0 +1,111 @@
+"""Latency of one expert update: a new fact, from `facts add` to its adapter being active.
+
+    python benchmarks/update_latency.py --profile tiny [--device cpu] [--no-derive] [--home DIR]
+
+In a fresh AMEND_HOME (a temporary one unless --home), one earlier fact is added and learned
+first (so the timed update is the usual incremental one: continue the active adapter, replay).
+Then the timed part: add "The capital of Vendaria is Lusk." and run the update in the foreground,
+as `amend facts add` does. Prints JSON: seconds for derive, score, train and save, the total
+from add to active (models already loaded, as in the TUI or `amend worker`), the model loading
+time that a one-shot `amend facts add` adds on top, steps and seconds per step, and whether the
+fact was learned (the expert ranks "Lusk" above the distractors after the question, which the
+base model does not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FACT = "The capital of Vendaria is Lusk."
+EARLIER = "Mira Tallis was born in Oslo."
+QUESTION, ANSWER, DISTRACTORS = "What is the capital of Vendaria?", "Lusk", ["Paris", "Berlin", "Madrid"]
+
+
+def ranks_first(model, tokenizer, device) -> tuple[bool, dict[str, float]]:
+    import torch
+
+    from amend.training.dataset import chat_prompt
+
+    prompt = tokenizer(chat_prompt(tokenizer, QUESTION), add_special_tokens=False)["input_ids"]
+    scores = {}
+    for a in [ANSWER, *DISTRACTORS]:
+        ids = tokenizer(a, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logp = model(torch.tensor([prompt + ids], device=device)).logits.float().log_softmax(-1)[0]
+        scores[a] = round(sum(float(logp[len(prompt) + i - 1, t]) for i, t in enumerate(ids)), 3)
+    return scores[ANSWER] > max(scores[d] for d in DISTRACTORS), scores
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="tiny")
+    ap.add_argument("--device", default=None, help="cpu or cuda (default: the device setting)")
+    ap.add_argument("--home", default=None, help="AMEND_HOME to use (default: a fresh temporary one)")
+    ap.add_argument("--no-derive", action="store_true", help="train on the fact alone (no deductive closure)")
+    args = ap.parse_args(argv)
+
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="amend-latency-"))
+    os.environ["AMEND_HOME"] = str(home)
+    from amend.config import load_settings
+    from amend.models.load import load_profile
+    from amend.store import open_store
+    from amend.store.facts import add_fact
+    from amend.store.adapters import active_adapter
+    from amend.training.worker import run_pending
+
+    settings = load_settings({"profile": args.profile, "device": args.device})
+    t = time.perf_counter()
+    lp = load_profile(settings=settings)
+    load_s = time.perf_counter() - t
+    store = open_store(settings)
+    derive = not args.no_derive
+
+    with store.session() as session:  # the state before: one fact, learned
+        add_fact(session, EARLIER)
+    run_pending(settings, lp=lp, store=store, derive=derive)
+    base_ranks, base_scores = ranks_first(lp.small, lp.tokenizer, lp.device)
+
+    t0 = time.perf_counter()
+    with store.session() as session:
+        add_fact(session, FACT)
+    [result] = run_pending(settings, lp=lp, store=store, derive=derive)
+    total = time.perf_counter() - t0
+    with store.session(write=False) as session:
+        adapter = active_adapter(session, lp.profile.name)
+        assert adapter is not None and adapter.version == result.version
+
+    from peft import PeftModel
+
+    expert = PeftModel.from_pretrained(lp.small, adapter.path)
+    learned, scores = ranks_first(expert, lp.tokenizer, lp.device)
+    expert.unload()
+    tr = result.train
+    out = {
+        "profile": lp.profile.name, "device": lp.device, "derive": derive, "mode": result.mode,
+        "derive_s": result.timings.get("derive", 0.0), "score_s": result.timings.get("score", 0.0),
+        "train_s": result.timings.get("train"), "save_s": result.timings.get("save"),
+        "total_s": round(total, 3), "load_s": round(load_s, 3), "total_with_load_s": round(total + load_s, 3),
+        "steps": tr.steps if tr else 0, "step_s": round(tr.step_seconds, 3) if tr else None,
+        "examples": tr.examples if tr else 0, "final_loss": round(tr.final_loss, 4) if tr else None,
+        "derived": result.derived, "learned": learned, "base_ranked_first": base_ranks,
+        "scores": scores, "base_scores": base_scores, "cpu_threads": _threads(),
+    }
+    print(json.dumps(out, indent=2))
+    store.dispose()
+    return 0
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""The proxy-tuned decoder on the real tiny model (float32, so expert and base rows are exact)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from amend.assistant.decoder import DecodeOptions, ProxyDecoder, encode_prompt, end_token_ids
+
+pytestmark = pytest.mark.slow
+
+QUESTION = "What is the capital of France?"
+GREEDY = DecodeOptions(max_new_tokens=24, loop_repeats=0)
+
+
+def hf_greedy(loaded, ids, n=24) -> list[int]:
+    """transformers' own greedy decoding of the large model, end token stripped."""
+    with torch.inference_mode():
+        out = loaded.large.generate(ids, max_new_tokens=n, do_sample=False)[0, ids.shape[1]:].tolist()
+    eos = loaded.large.generation_config.eos_token_id
+    return out[:-1] if out and out[-1] == eos else out
+
+
+def reference_steps(models, ids, steps: int, alpha: float):
+    """large + alpha*(expert - base) from THREE separate one-row forwards with their own caches."""
+    from transformers import DynamicCache
+
+    peft = models.peft
+    large = (lambda x, c: _last(peft, x, c, disabled=True)) if models.shared else \
+        (lambda x, c: models.large(input_ids=x, cache=c, use_cache=True).logits[0, -1])
+    caches = [DynamicCache(), DynamicCache(), DynamicCache()]
+    out, x = [], ids
+    with torch.inference_mode():
+        for _ in range(steps):
+            l_ = large(x, caches[0])
+            e = _last(peft, x, caches[1], disabled=False)
+            b = _last(peft, x, caches[2], disabled=True)
+            combined = l_ + alpha * (e - b)
+            out.append(combined)
+            x = combined.argmax().view(1, 1)
+    return out
+
+
+def _last(peft, x, cache, disabled: bool):
+    if disabled:
+        with peft.disable_adapter():
+            return peft(input_ids=x, cache=cache, use_cache=True).logits[0, -1]
+    return peft(input_ids=x, cache=cache, use_cache=True).logits[0, -1]
+
+
+def test_alpha_zero_is_the_large_model(tiny, random_adapter):
+    ids_ref = encode_prompt(tiny.tokenizer, QUESTION)
+    expected = hf_greedy(tiny, ids_ref)
+    with ProxyDecoder(tiny, random_adapter, GREEDY) as d:
+        g = d.generate(QUESTION, alpha=0.0)
+        g.result()
+        run = d.step(1.0)
+        with torch.inference_mode():
+            run.feed(ids_ref)
+    assert g.token_ids == expected
+    assert g.finish_reason == "end"
+    _, expert, base = run.parts()
+    assert (expert - base).abs().max() > 1e-2  # the expert is not the base
+    assert not any("lora" in n for n, _ in tiny.large.named_modules())  # close() took the adapter out
+
+
+def test_no_adapter_is_the_large_model(tiny):
+    ids = encode_prompt(tiny.tokenizer, QUESTION)
+    with ProxyDecoder(tiny, None, GREEDY) as d:
+        assert d.generate(QUESTION).result() and d.generate(QUESTION) is not None
+        assert d.generate(ids).result() == d.tokenizer.decode(hf_greedy(tiny, ids), skip_special_tokens=True)
+
+
+def test_zero_initialised_adapter_is_the_large_model(tiny, zero_adapter):
+    ids = encode_prompt(tiny.tokenizer, QUESTION)
+    expected = hf_greedy(tiny, ids)
+    with ProxyDecoder(tiny, zero_adapter, GREEDY) as d:
+        g = d.generate(ids, alpha=1.0)
+        g.result()
+    assert g.token_ids == expected
+
+
+@pytest.mark.parametrize("alpha", [1.0, 2.5])
+def test_combined_logits_equal_three_separate_forwards_shared(tiny, random_adapter, alpha):
+    with ProxyDecoder(tiny, random_adapter) as d:
+        ids = d.encode(QUESTION)
+        expected = reference_steps(d.models, ids, 6, alpha)
+        run, x = d.step(alpha), ids
+        with torch.inference_mode():
+            for want in expected:
+                got = run.feed(x)
+                assert torch.allclose(got, want, atol=5e-4, rtol=1e-4), (got - want).abs().max()
+                x = got.argmax().view(1, 1)
+
+
+def test_combined_logits_equal_three_separate_forwards_pair(pair):
+    loaded, adapter = pair
+    assert not loaded.shared
+    with ProxyDecoder(loaded, adapter) as d:
+        ids = d.encode(QUESTION)
+        expected = reference_steps(d.models, ids, 6, 1.5)
+        run, x = d.step(1.5), ids
+        with torch.inference_mode():
+            for want in expected:
+                got = run.feed(x)
+                assert torch.allclose(got, want, atol=5e-4, rtol=1e-4), (got - want).abs().max()
+                x = got.argmax().view(1, 1)
+            # the expert really differs from the base, so the sum is not the large model alone
+            _, expert, base = run.parts()
+            assert (expert - base).abs().max() > 1e-3
+
+
+def test_masked_rows_equal_peft_mixed_batch_rows(tiny, random_adapter):
+    """The expert/base rows by LoRA-input masking are the rows of peft's adapter_names API."""
+    from amend.assistant.proxy import BASE, EXPERT
+
+    with ProxyDecoder(tiny, random_adapter) as d:
+        assert d.models.masked
+        ids = d.encode(QUESTION)
+        with torch.inference_mode():
+            ours = d.models.run_small(ids, [EXPERT, BASE], None, keep=3)
+            peft = d.models.peft(input_ids=ids.expand(2, -1), adapter_names=[EXPERT, BASE], logits_to_keep=3).logits
+        assert torch.allclose(ours, peft, atol=1e-5, rtol=0)
+        assert (ours[0] - ours[1]).abs().max() > 1e-2
+
+
+def test_adapters_peft_must_mix_still_combine_exactly(pair, tmp_path):
+    """An adapter with a LoRA bias cannot be masked: peft's mixed batch gives the rows instead."""
+    from amend.assistant.synthetic import save_lora
+
+    loaded, _ = pair
+    adapter = save_lora(loaded.small, tmp_path / "bias-lora", std=0.05, seed=4, lora_bias=True)
+    with ProxyDecoder(loaded, adapter) as d:
+        assert not d.models.masked and not d.models.foldable
+        ids = d.encode(QUESTION)
+        expected = reference_steps(d.models, ids, 3, 1.0)
+        run, x = d.step(1.0), ids
+        with torch.inference_mode():
+            for want in expected:
+                got = run.feed(x)
+                assert torch.allclose(got, want, atol=5e-4, rtol=1e-4), (got - want).abs().max()
+                x = got.argmax().view(1, 1)
+
+
+def test_pieces_join_to_the_decoded_text(tiny, random_adapter):
+    with ProxyDecoder(tiny, random_adapter, GREEDY) as d:
+        g = d.generate("Write the French word for coffee, with its accent, and a coffee emoji.", alpha=0.5)
+        pieces = list(g)
+    assert "".join(pieces) == g.text == d.tokenizer.decode(g.token_ids, skip_special_tokens=True)
+    assert all(p and "\ufffd" not in p for p in pieces)
+
+
+def test_stop_conditions(tiny, random_adapter):
+    with ProxyDecoder(tiny, random_adapter, GREEDY) as d:
+        short = d.generate(QUESTION, max_new_tokens=3)
+        short.result()
+        assert (short.tokens, short.finish_reason) == (3, "length")
+
+        ended = d.generate(QUESTION, alpha=0.0)
+        ended.result()
+        assert ended.finish_reason == "end" and ended.tokens < 24
+        assert not d.end_ids & set(ended.token_ids)
+
+        flag = threading.Event()
+        stopped = d.generate(QUESTION, stop=flag)
+        next(stopped)
+        flag.set()
+        stopped.result()
+        assert stopped.finish_reason == "stopped" and stopped.tokens <= 2
+
+        looping = d.generate(QUESTION, loop_ngram=1, loop_repeats=1)
+        looping.result()
+        assert (looping.tokens, looping.finish_reason) == (1, "loop")
+
+
+def test_end_tokens_come_from_the_chat_template(tiny):
+    ends = end_token_ids(tiny.large, tiny.tokenizer)
+    assert tiny.tokenizer.convert_tokens_to_ids("<|im_end|>") in ends
+    assert tiny.large.generation_config.eos_token_id in ends
+
+
+def test_seeded_sampling_repeats(tiny, random_adapter):
+    with ProxyDecoder(tiny, random_adapter) as d:
+        runs = [d.generate(QUESTION, temperature=0.9, top_p=0.9, seed=s, max_new_tokens=10) for s in (7, 7, 8)]
+        for g in runs:
+            g.result()
+    assert runs[0].token_ids == runs[1].token_ids
+    assert runs[0].token_ids != runs[2].token_ids
+
+
+def test_repetition_penalty_changes_greedy_output(tiny):
+    with ProxyDecoder(tiny, None, GREEDY) as d:
+        plain = d.generate(QUESTION, max_new_tokens=6)
+        penalised = d.generate(QUESTION, max_new_tokens=6, repetition_penalty=3.0)
+        assert "capital of France" in plain.result()  # words of the question, said again
+        assert "capital of France" not in penalised.result()
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_logprob_is_the_sum_of_combined_log_softmax(tiny, random_adapter, pair, shared):
+    loaded, adapter = (tiny, random_adapter) if shared else pair
+    continuation = "The capital of France is Paris."
+    with ProxyDecoder(loaded, adapter) as d:
+        total = d.logprob(QUESTION, continuation, alpha=1.5)
+        cont = d.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+        run, x, expected = d.step(1.5), d.encode(QUESTION), 0.0
+        with torch.inference_mode():
+            for t in cont:
+                expected += float(torch.log_softmax(run.feed(x), -1)[t])
+                x = torch.tensor([[t]])
+        assert total == pytest.approx(expected, abs=1e-3)
+        assert d.logprob(QUESTION, continuation, alpha=0.0) != pytest.approx(total, abs=1e-3)
+        assert d.logprobs(QUESTION, [continuation, "Rome."], alpha=1.5)[0] == pytest.approx(total, abs=1e-5)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_small_model_on_its_own_stream_combines_exactly(tiny, tmp_path):
+    """On CUDA the small model runs on a side stream; the sum must not change."""
+    import dataclasses
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from amend.assistant.synthetic import save_lora
+
+    torch.manual_seed(5)
+    config = LlamaConfig(vocab_size=tiny.large.config.vocab_size, hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+    small = LlamaForCausalLM(config).eval().cuda()
+    large = LlamaForCausalLM(tiny.large.config).eval().cuda()
+    large.load_state_dict(tiny.large.state_dict())
+    loaded = dataclasses.replace(tiny, large=large, small=small, device="cuda")
+    adapter = save_lora(small, tmp_path / "lora", std=0.05)
+    with ProxyDecoder(loaded, adapter) as d:
+        assert d.models.stream is not None
+        ids = d.encode(QUESTION)
+        expected = reference_steps(d.models, ids, 4, 1.0)
+        run, x = d.step(1.0), ids
+        with torch.inference_mode():
+            for want in expected:
+                got = run.feed(x)
+                assert torch.allclose(got, want, atol=1e-3, rtol=1e-4), (got - want).abs().max()
+                x = got.argmax().view(1, 1)

@@ -1,0 +1,83 @@
+"""run_eval with trained experts on tiny: the update runs in the case's own store and steers."""
+
+from __future__ import annotations
+
+import pytest
+
+from amend.config import load_settings
+from amend.evaluation.cases import parse_case
+from amend.evaluation.runner import run_eval
+from amend.evaluation.systems import parse_systems
+
+pytestmark = pytest.mark.slow
+
+FAST = {"AMEND_EPOCHS": "3", "AMEND_BATCH_SIZE": "4", "AMEND_LEARNING_RATE": "0.002"}  # a few steps per update
+CASE = parse_case({
+    "id": "v1", "facts": ["The capital of Vendaria is Lusk."],
+    "probes": [{"kind": "direct", "question": "What is the capital of Vendaria?", "answers": ["Lusk"],
+                "distractors": ["Paris", "Berlin", "Madrid"]}],
+})
+
+
+@pytest.fixture
+def fast(home, monkeypatch):
+    for k, v in FAST.items():
+        monkeypatch.setenv(k, v)
+    return load_settings()
+
+
+def test_seed_lora_expert_ranks_the_new_fact_first(tiny, fast, home) -> None:
+    stages: list[str] = []
+    answers: list[tuple[int, int]] = []
+    out = run_eval([CASE], tiny, fast, parse_systems("large,seed-lora"),
+                   on_answer=lambda d, t: answers.append((d, t)), on_stage=lambda stage, detail: stages.append(stage))
+    large, seed = out["cases"]
+    assert (large["system"], seed["system"]) == ("large", "seed-lora")
+    assert not large["ranking"] and seed["ranking"]
+    assert seed["margin"] > large["margin"]
+    [update] = out["updates"]
+    assert (update["case"], update["store"], update["mode"], update["version"]) == ("v1", "seed", "full", 1)
+    assert update["derived"] == 0 and update["steps"] > 0  # the facts alone, no derivation
+    assert answers[0] == (0, 2) and answers[-1] == (2, 2)
+    assert "v1: seed update: train" in stages and "v1: seed-lora" in stages
+    assert not (home / "amend.db").exists() and not (home / "adapters").exists()
+    assert tiny.small.__class__.__name__ == "LlamaForCausalLM"  # the adapter came out again
+
+
+def test_batch_puts_every_case_in_one_store(tiny, fast) -> None:
+    second = parse_case({
+        "id": "v2", "facts": ["The capital of Vendaria is Lusk.", "Mira Tallis was born in Oslo."],
+        "probes": [{"kind": "direct", "question": "Where was Mira Tallis born?", "answers": ["Oslo"],
+                    "distractors": ["Paris"]}],
+    })
+    out = run_eval([CASE, second], tiny, fast, parse_systems("context"), batch=True)
+    first, other = out["cases"]
+    assert (first["case"], other["case"]) == ("v1", "v2")
+    # one store for both cases: each probe's prompt holds the facts of both, the repeated one once
+    assert sorted(first["facts_in_prompt"]) == sorted(other["facts_in_prompt"]) == sorted(second.facts)
+    assert first["facts_in_prompt"][0] == "The capital of Vendaria is Lusk."  # the nearest first
+    assert out["updates"] == []
+    assert out["systems"]["context"]["direct"]["n"] == 2
+
+
+def test_dct_runs_the_full_pipeline_in_the_case_store(tiny, fast) -> None:
+    out = run_eval([CASE], tiny, fast, parse_systems("large,dct"))
+    large, dct = out["cases"]
+    [update] = out["updates"]
+    assert (update["store"], update["mode"], update["version"]) == ("dct", "full", 1)
+    assert update["derived"] > 0 and update["examples"] > 3  # derived statements joined the facts
+    assert set(update["timings"]) >= {"derive", "score", "train"}
+    assert dct["margin"] > large["margin"] and dct["ranking"]
+
+
+def test_a_failed_update_skips_its_systems_and_the_run_goes_on(tiny, fast, monkeypatch) -> None:
+    from amend.training import worker
+
+    def broken(*args, **kwargs):
+        raise worker.UpdateFailed("update job(s) 1 failed: RuntimeError: out of memory")
+
+    monkeypatch.setattr(worker, "run_pending", broken)
+    out = run_eval([CASE], tiny, fast, parse_systems("large,dct"))
+    assert [c["system"] for c in out["cases"]] == ["large"]
+    assert out["updates"] == [{"case": "v1", "store": "dct", "error": "update job(s) 1 failed: RuntimeError: out of memory"}]
+    assert out["systems"]["dct"] == {} and out["systems"]["large"]["direct"]["n"] == 1

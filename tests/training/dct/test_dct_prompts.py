@@ -1,0 +1,47 @@
+"""Prompts: rendering through the chat template or as plain text; no evaluation entity leaks in."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from amend.training.dct import prompts
+
+DEV_CASES = Path(__file__).resolve().parents[4] / "shared" / "eval" / "dev-cases.jsonl"
+
+
+def _all_prompt_text() -> str:
+    parts = [prompts.IMPLICATIONS_SYSTEM, prompts.CORRELATIVE_SYSTEM, prompts.CONTRADICTIONS_SYSTEM,
+             prompts.score_prompt("x"), prompts.JUDGE_SYSTEM, json.dumps(prompts.JUDGE_EXAMPLES)]
+    for examples in (prompts.IMPLICATIONS_EXAMPLES, prompts.CORRELATIVE_EXAMPLES, prompts.CONTRADICTIONS_EXAMPLES,
+                     prompts.QUESTION_EXAMPLES):
+        parts += [json.dumps(e) for e in examples]
+    return "\n".join(parts)
+
+
+@pytest.mark.skipif(not DEV_CASES.exists(), reason="no ../shared/eval/dev-cases.jsonl here")
+def test_prompts_name_no_entity_of_the_evaluation_cases():
+    text = _all_prompt_text()
+    names = set()
+    for line in DEV_CASES.read_text().splitlines():
+        for fact in json.loads(line)["facts"]:
+            # invented names: capitalised words after the first one, minus common words
+            names.update(w for w in re.findall(r"\b[A-Z][a-z]+\b", fact)[1:] if len(w) > 3)
+    common = {"Central", "Asia", "University", "Lisbon", "Cairo", "Perth", "Darwin", "Helsinki", "Ghent"}
+    leaked = {n for n in names - common if re.search(rf"\b{n}\b", text)}
+    assert not leaked
+
+
+@pytest.mark.slow
+def test_generation_prompts_render_in_both_styles(tiny):
+    tok = tiny.tokenizer
+    chat = prompts.correlative_prompt(tok, "The capital of Vendaria is Lusk.", "The mayor of Lusk is Orin Pell.")
+    assert chat.endswith("<|im_start|>assistant\n")  # ready for the answer
+    assert "Fact 2: The mayor of Lusk is Orin Pell." in chat and "Edda Kroll" in chat
+    assert chat.count("<|im_start|>user") == len(prompts.CORRELATIVE_EXAMPLES) + 1
+    plain = prompts.implications_prompt(tok, "The capital of Vendaria is Lusk.", style="plain")
+    assert "<|im_start|>" not in plain and plain.endswith("Fact: The capital of Vendaria is Lusk.\nAnswer:\n")
+    assert prompts.question_prompt(tok, "Lusk is in Vendaria.").rstrip().endswith("assistant")

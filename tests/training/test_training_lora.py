@@ -1,0 +1,108 @@
+"""The LoRA trainer on tiny: the expert learns a fictional fact; the base model is left untouched."""
+
+from __future__ import annotations
+
+import pytest
+
+from amend.training.dataset import Known, Refuted, build_examples
+from amend.training.lora import TrainConfig, train_lora
+from training_ranking import answer_ranks_first, log_probs
+
+pytestmark = pytest.mark.slow
+
+FACT = "The capital of Vendaria is Lusk."
+QUESTION = "What is the capital of Vendaria?"
+ANSWER, DISTRACTORS = "Lusk", ["Paris", "Berlin", "Madrid"]
+KNOWN = [
+    Known(FACT, QUESTION, is_fact=True, fact_id=1),
+    Known("Lusk is a city in Vendaria.", "Which country is Lusk in?", fact_id=1),
+    Known("The government of Vendaria sits in Lusk.", "Where does the government of Vendaria sit?", fact_id=1),
+]
+REFUTED = [Refuted("The capital of Vendaria is Paris.", FACT, 1)]
+CONFIG = TrainConfig(epochs=3, batch_size=8, learning_rate=2e-3, target_loss=0.05, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny, tmp_path_factory):
+    """Train once: (adapter folder, result, parameters before, logits before, steps seen)."""
+    import torch
+
+    model = tiny.small
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    grads = {n: p.requires_grad for n, p in model.named_parameters()}
+    probe = torch.tensor([tiny.tokenizer("The capital of France is")["input_ids"]])
+    with torch.no_grad():
+        logits = model(probe).logits
+    folder = tmp_path_factory.mktemp("adapter") / "v1"
+    steps = []
+    result = train_lora(model, tiny.tokenizer, build_examples(KNOWN, REFUTED, seed=0), folder, CONFIG, on_step=steps.append)
+    return folder, result, (before, grads, probe, logits), steps
+
+
+def test_base_model_is_unchanged_after_training(tiny, trained):
+    import torch
+
+    _, _, (before, grads, probe, logits), _ = trained
+    model = tiny.small
+    assert not any("lora" in n for n, _ in model.named_modules())
+    assert not hasattr(model, "peft_config")
+    params = dict(model.named_parameters())
+    assert params.keys() == before.keys()
+    assert all(torch.equal(params[n], before[n]) for n in before)
+    assert {n: p.requires_grad for n, p in params.items()} == grads
+    with torch.no_grad():
+        assert torch.equal(model(probe).logits, logits)
+
+
+def test_expert_ranks_the_learned_answer_first(tiny, trained):
+    from peft import PeftModel
+
+    folder, result, _, _ = trained
+    assert (folder / "adapter_model.safetensors").is_file()
+    assert not answer_ranks_first(tiny.small, tiny.tokenizer, QUESTION, ANSWER, DISTRACTORS)
+    expert = PeftModel.from_pretrained(tiny.small, str(folder))
+    try:
+        scores = log_probs(expert, tiny.tokenizer, QUESTION, [ANSWER, *DISTRACTORS])
+        assert scores[ANSWER] > max(scores[d] for d in DISTRACTORS), scores
+    finally:
+        expert.unload()
+    assert result.epoch_losses[-1] < result.epoch_losses[0]
+
+
+def test_progress_reports_every_step(trained):
+    _, result, _, steps = trained
+    assert [s.step for s in steps] == list(range(1, result.steps + 1))
+    assert steps[-1].eta_s == 0 and all(s.total == steps[0].total for s in steps)
+    assert all(s.loss > 0 for s in steps)
+
+
+def test_training_continues_from_an_adapter_and_stops_early(tiny, trained, tmp_path):
+    folder, fresh, _, _ = trained
+    cfg = TrainConfig(epochs=3, batch_size=8, learning_rate=2e-3, target_loss=100.0, seed=0)
+    first = []
+    result = train_lora(tiny.small, tiny.tokenizer, build_examples(KNOWN, REFUTED, seed=0), tmp_path / "v2", cfg,
+                        resume_from=folder, on_step=first.append)
+    assert result.continued_from == str(folder)
+    assert result.epochs == 1 and result.stopped_early  # loss below target after the first epoch
+    # it already knows these examples, so it starts lower than the fresh adapter did
+    assert first[0].loss < fresh.epoch_losses[0]
+    assert not any("lora" in n for n, _ in tiny.small.named_modules())
+
+
+def test_training_beside_a_loaded_expert_trains_the_base_and_leaves_the_expert(tiny, trained, tmp_path):
+    """The assistant keeps its expert injected into the small model; training then runs on a
+    copy without those layers: the same adapter as from the plain base, the expert untouched."""
+    import torch
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    folder, _, _, _ = trained
+    expert = PeftModel.from_pretrained(tiny.small, str(folder))
+    try:
+        before = log_probs(expert, tiny.tokenizer, QUESTION, [ANSWER])
+        train_lora(tiny.small, tiny.tokenizer, build_examples(KNOWN, REFUTED, seed=0), tmp_path / "again", CONFIG)
+        assert log_probs(expert, tiny.tokenizer, QUESTION, [ANSWER]) == before
+    finally:
+        expert.unload()
+    first, again = load_file(folder / "adapter_model.safetensors"), load_file(tmp_path / "again" / "adapter_model.safetensors")
+    assert first.keys() == again.keys() and all(torch.equal(first[k], again[k]) for k in first)

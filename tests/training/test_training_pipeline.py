@@ -1,0 +1,195 @@
+"""The update pipeline on tiny: incremental and full updates, retraction that unlearns, SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from amend.config import load_settings
+from amend.store import open_store
+from amend.store.adapters import active_adapter, list_adapters
+from amend.store.facts import add_fact, retract_fact
+from amend.store.jobs import get_job
+from amend.training import adapters as folders
+from amend.training.worker import run_pending
+from training_ranking import log_probs
+
+pytestmark = pytest.mark.slow
+
+OTHER = "Mira Tallis was born in Oslo."
+FACT = "The capital of Vendaria is Lusk."
+QUESTION, ANSWER, DISTRACTORS = "What is the capital of Vendaria?", "Lusk", ["Paris", "Berlin", "Madrid"]
+FAST = {"AMEND_EPOCHS": "3", "AMEND_BATCH_SIZE": "4", "AMEND_LEARNING_RATE": "0.002"}  # a few steps per update
+
+
+@pytest.fixture
+def fast(home, monkeypatch):
+    for k, v in FAST.items():
+        monkeypatch.setenv(k, v)
+    settings = load_settings()
+    store = open_store(settings)
+    yield settings, store
+    store.dispose()
+
+
+def add(store, text: str) -> int:
+    with store.session() as session:
+        fact, _job = add_fact(session, text)
+        return fact.id
+
+
+def update(settings, store, tiny):
+    [result] = run_pending(settings, lp=tiny, store=store, derive=False)
+    return result
+
+
+def scores(tiny, store) -> dict[str, float]:
+    """Answer and distractor log-probs under the active expert (the base model if there is none)."""
+    from peft import PeftModel
+
+    with store.session(write=False) as session:
+        adapter = active_adapter(session, "tiny")
+    if adapter is None:
+        return log_probs(tiny.small, tiny.tokenizer, QUESTION, [ANSWER, *DISTRACTORS])
+    expert = PeftModel.from_pretrained(tiny.small, adapter.path)
+    try:
+        return log_probs(expert, tiny.tokenizer, QUESTION, [ANSWER, *DISTRACTORS])
+    finally:
+        expert.unload()
+
+
+def ranks_first(s: dict[str, float]) -> bool:
+    return s[ANSWER] > max(s[d] for d in DISTRACTORS)
+
+
+def test_retracting_a_fact_unlearns_it(tiny, fast):
+    settings, store = fast
+    add(store, OTHER)
+    first = update(settings, store, tiny)
+    assert (first.mode, first.version, first.facts) == ("full", 1, [1])
+    before = scores(tiny, store)
+    assert not ranks_first(before)
+
+    fact_id = add(store, FACT)
+    second = update(settings, store, tiny)
+    assert (second.mode, second.version, second.facts) == ("incremental", 2, [1, fact_id])
+    assert ranks_first(scores(tiny, store))
+
+    with store.session() as session:
+        retract_fact(session, fact_id)
+    third = update(settings, store, tiny)
+    assert (third.mode, third.version, third.facts) == ("full", 3, [1])  # retrained from the base
+    after = scores(tiny, store)
+    assert not ranks_first(after)
+    # the same facts, seed and examples as v1: the answer ranks exactly as before the fact came
+    assert sorted(after, key=after.get) == sorted(before, key=before.get)
+    assert after == pytest.approx(before, abs=1e-3)
+    assert run_pending(settings, lp=tiny, store=store, derive=False) == []  # nothing left to do
+
+
+def test_retracting_every_fact_switches_the_expert_off(tiny, fast):
+    settings, store = fast
+    fact_id = add(store, OTHER)
+    update(settings, store, tiny)
+    with store.session() as session:
+        retract_fact(session, fact_id)
+    result = update(settings, store, tiny)
+    assert result.mode == "off" and result.version is None
+    with store.session(write=False) as session:
+        assert active_adapter(session, "tiny") is None
+        assert get_job(session, result.job_ids[0]).status == "done"
+
+
+def _run_child_and_kill(home: Path, when: str, seed: int) -> tuple[int, list[str]]:
+    """Start kill_child.py; SIGKILL it at a random training step (when="train") or at the commit."""
+    env = {**os.environ, **FAST}
+    child = subprocess.Popen([sys.executable, str(Path(__file__).with_name("kill_child.py"))], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    rng = random.Random(seed)
+    lines, target = [], None
+    try:
+        for line in child.stdout:
+            lines.append(line.strip())
+            if when == "train" and line.startswith("STEP"):
+                step, total = map(int, line.split()[1].split("/"))
+                target = target or rng.randint(1, total - 1)  # never after the last step: that is "save"
+                if step >= target:
+                    break
+            if line.startswith("COMMIT"):  # when="train" too, if training ended before the chosen step
+                break
+        else:
+            pytest.fail(f"the child ended before it could be killed: {lines}")
+        if when == "train":
+            import time
+
+            time.sleep(rng.uniform(0, 0.5))  # somewhere inside the next step
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    return child.pid, lines
+
+
+@pytest.mark.parametrize("when", ["train", "save"])
+def test_sigkill_loses_nothing_and_the_next_update_completes(tiny, fast, home, when):
+    settings, store = fast
+    add(store, OTHER)
+    assert update(settings, store, tiny).version == 1
+    fact_id = add(store, FACT)
+
+    pid, lines = _run_child_and_kill(home, when, seed=7)
+    assert lines[0].startswith("CLAIMED")
+    job_id = int(lines[0].split()[1])
+
+    db = sqlite3.connect(settings.home / "amend.db")
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.close()
+    with store.session(write=False) as session:
+        adapters = list_adapters(session, "tiny")
+        assert [(a.version, a.active) for a in adapters] == [(1, True)]  # the previous one, still active
+        assert folders.verify(adapters[0].path, adapters[0].sha256)
+        job = get_job(session, job_id)
+        assert job.status == "running" and f":{pid}:" in job.worker  # claimed by the dead child
+    leftovers = [p.name for p in (settings.adapters_dir / "tiny").iterdir() if p.is_dir() and p.name != "v1"]
+    assert leftovers  # the dead child's staging (train) or renamed v2 (save) folder
+
+    result = update(settings, store, tiny)  # the dead worker's job is taken again at once
+    assert result.job_ids == [job_id] and result.version == 2 and result.facts == [1, fact_id]
+    with store.session(write=False) as session:
+        assert get_job(session, job_id).status == "done"
+        active = active_adapter(session, "tiny")
+        assert active.version == 2 and folders.verify(active.path, active.sha256)
+    assert sorted(p.name for p in (settings.adapters_dir / "tiny").iterdir() if p.is_dir()) == ["v1", "v2"]
+
+
+def test_update_derives_supersedes_and_retrains_from_the_base(tiny, fast, monkeypatch):
+    """The whole pipeline with DCT. tiny's contradiction judge cannot tell contradictions apart
+    (it gives about 0.2 to every pair), so the threshold is lowered to exercise supersession."""
+    from amend.store.derived import accepted_statements
+    from amend.store.facts import get_fact
+    from amend.training import pipeline
+
+    settings, store = fast
+    monkeypatch.setattr(pipeline, "CONTRADICTION_THRESHOLD", -1.0)  # every neighbour "contradicts"
+    old = add(store, FACT)
+    [first] = run_pending(settings, lp=tiny, store=store)
+    assert (first.mode, first.version, first.derived > 0) == ("full", 1, True)
+    assert set(first.timings) >= {"derive", "score", "train", "save"}
+    with store.session(write=False) as session:
+        derived = accepted_statements(session, fact_ids=[old], profile="tiny")
+        assert derived and all(s.question for s in derived)
+
+    new = add(store, "The capital of Vendaria is Tessel.")
+    [second] = run_pending(settings, lp=tiny, store=store)
+    assert second.superseded == [(old, new)]
+    assert (second.mode, second.facts) == ("full", [new])  # the learned fact went: retrain from the base
+    with store.session(write=False) as session:
+        assert get_fact(session, old).status == "superseded" and get_fact(session, old).superseded_by == new
+        assert f"superseded fact {old} by fact {new}" in get_job(session, second.job_ids[0]).message
