@@ -2,6 +2,7 @@
 would only interleave with it."""
 
 import functools
+import warnings
 
 
 @functools.cache
@@ -10,3 +11,5 @@ def quiet_transformers() -> None:
 
     logging.set_verbosity_error()
     logging.disable_progress_bar()
+    # peft asks transformers a deprecated question when it wraps or loads an adapter; not ours to fix
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)

@@ -23,12 +23,12 @@ import copy
 import math
 import random
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from amend.config import Settings
+from amend.models.hf import quiet_transformers
 from amend.training.dataset import IGNORE, Encoded, Example, collate, encode
 
 
@@ -194,9 +194,8 @@ def train_lora(
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
 
-    with warnings.catch_warnings():  # peft asks transformers a deprecated question; not ours to fix
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        peft_model = _wrap(base, cfg, resume_from)
+    quiet_transformers()  # (peft's FutureWarning on wrapping)
+    peft_model = _wrap(base, cfg, resume_from)
     try:
         peft_model.eval()  # LoRA dropout is 0; eval keeps the base's own dropout off as well
         params = [p for p in peft_model.parameters() if p.requires_grad]

@@ -3,7 +3,7 @@
 Given claimed update jobs (several pending jobs fold into one training run):
 
 1. **supersede**: a new or edited fact that contradicts an older active fact (its embedding
-   neighbours, judged by the model: p(contradiction) > 0.5) supersedes it, unless the job says
+   neighbours, judged by the model: p(contradiction) > 0.6) supersedes it, unless the job says
    keep_both. The job message names what was superseded.
 2. **derive + score** (DCT): for each new or edited fact, statements it implies alone and with
    its related facts, and contradictions; each scored, the consistent set accepted; saved with
@@ -39,7 +39,9 @@ from amend.training import adapters as folders
 from amend.training.dataset import Known, Refuted, build_examples
 from amend.training.lora import StepReport, TrainConfig, TrainResult, train_lora
 
-CONTRADICTION_THRESHOLD = 0.5  # judge_contradiction above this: the new fact supersedes the old
+# judge_contradiction above this: the new fact supersedes the old. Measured with qwen-coder's judge
+# (docs/DERIVATION.md): compatible pairs scored 0.39-0.58, contradicting pairs 0.61-0.75.
+CONTRADICTION_THRESHOLD = 0.6
 # neighbours less similar than this are not judged (facts that clash are about the same thing;
 # each judgement is two forwards of the scorer model, seconds with the large one on a CPU)
 SUPERSEDE_MIN_SIMILARITY = 0.4

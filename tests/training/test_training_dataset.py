@@ -23,18 +23,8 @@ REFUTED = Refuted("The capital of Vendaria is Paris.", FACT.text, 1)
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
-    import os
-    from pathlib import Path
-
-    import platformdirs
-    from transformers import AutoTokenizer
-
-    models = os.environ.get("AMEND_MODELS") or str(Path(platformdirs.user_cache_dir("amend")) / "models")
-    folder = Path(models) / "SmolLM2-135M-Instruct"
-    if not folder.is_dir():
-        pytest.skip("the tiny profile is not pulled")
-    return AutoTokenizer.from_pretrained(str(folder))
+def tokenizer(tiny):
+    return tiny.tokenizer  # SmolLM2's chat template (pulled once, shared by the session)
 
 
 def test_statements_become_question_answer_pairs():
