@@ -43,6 +43,18 @@ def reference_steps(models, ids, steps: int, alpha: float):
     return out
 
 
+def assert_steps_match_reference(d, ids, steps: int, alpha: float, atol: float = 5e-4):
+    """Feeding the decoder greedily gives, at every step, the three-forward reference's logits."""
+    expected = reference_steps(d.models, ids, steps, alpha)
+    run, x = d.step(alpha), ids
+    with torch.inference_mode():
+        for want in expected:
+            got = run.feed(x)
+            assert torch.allclose(got, want, atol=atol, rtol=1e-4), (got - want).abs().max()
+            x = got.argmax().view(1, 1)
+    return run
+
+
 def _last(peft, x, cache, disabled: bool):
     if disabled:
         with peft.disable_adapter():
@@ -86,13 +98,7 @@ def test_zero_initialised_adapter_is_the_large_model(tiny, zero_adapter):
 def test_combined_logits_equal_three_separate_forwards_shared(tiny, random_adapter, alpha):
     with ProxyDecoder(tiny, random_adapter) as d:
         ids = d.encode(QUESTION)
-        expected = reference_steps(d.models, ids, 6, alpha)
-        run, x = d.step(alpha), ids
-        with torch.inference_mode():
-            for want in expected:
-                got = run.feed(x)
-                assert torch.allclose(got, want, atol=5e-4, rtol=1e-4), (got - want).abs().max()
-                x = got.argmax().view(1, 1)
+        assert_steps_match_reference(d, ids, 6, alpha)
 
 
 def test_combined_logits_equal_three_separate_forwards_pair(pair):
@@ -100,16 +106,10 @@ def test_combined_logits_equal_three_separate_forwards_pair(pair):
     assert not loaded.shared
     with ProxyDecoder(loaded, adapter) as d:
         ids = d.encode(QUESTION)
-        expected = reference_steps(d.models, ids, 6, 1.5)
-        run, x = d.step(1.5), ids
-        with torch.inference_mode():
-            for want in expected:
-                got = run.feed(x)
-                assert torch.allclose(got, want, atol=5e-4, rtol=1e-4), (got - want).abs().max()
-                x = got.argmax().view(1, 1)
-            # the expert really differs from the base, so the sum is not the large model alone
-            _, expert, base = run.parts()
-            assert (expert - base).abs().max() > 1e-3
+        run = assert_steps_match_reference(d, ids, 6, 1.5)
+        # the expert really differs from the base, so the sum is not the large model alone
+        _, expert, base = run.parts()
+        assert (expert - base).abs().max() > 1e-3
 
 
 def test_masked_rows_equal_peft_mixed_batch_rows(tiny, random_adapter):
@@ -135,13 +135,7 @@ def test_adapters_peft_must_mix_still_combine_exactly(pair, tmp_path):
     with ProxyDecoder(loaded, adapter) as d:
         assert not d.models.masked and not d.models.foldable
         ids = d.encode(QUESTION)
-        expected = reference_steps(d.models, ids, 3, 1.0)
-        run, x = d.step(1.0), ids
-        with torch.inference_mode():
-            for want in expected:
-                got = run.feed(x)
-                assert torch.allclose(got, want, atol=5e-4, rtol=1e-4), (got - want).abs().max()
-                x = got.argmax().view(1, 1)
+        assert_steps_match_reference(d, ids, 3, 1.0)
 
 
 def test_pieces_join_to_the_decoded_text(tiny, random_adapter):
@@ -236,10 +230,4 @@ def test_cuda_small_model_on_its_own_stream_combines_exactly(tiny, tmp_path):
     with ProxyDecoder(loaded, adapter) as d:
         assert d.models.stream is not None
         ids = d.encode(QUESTION)
-        expected = reference_steps(d.models, ids, 4, 1.0)
-        run, x = d.step(1.0), ids
-        with torch.inference_mode():
-            for want in expected:
-                got = run.feed(x)
-                assert torch.allclose(got, want, atol=1e-3, rtol=1e-4), (got - want).abs().max()
-                x = got.argmax().view(1, 1)
+        assert_steps_match_reference(d, ids, 4, 1.0, atol=1e-3)
