@@ -22,7 +22,7 @@ from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponenti
 
 from amend.store.errors import StoreError
 
-HEAD = "0001"  # the newest migration in amend/store/migrations/versions (a test checks this)
+HEAD = "0002"  # the newest migration in amend/store/migrations/versions (a test checks this)
 BUSY_TIMEOUT_MS = 60_000  # how long a writer waits for another one on SQLite
 
 

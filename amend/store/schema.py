@@ -153,8 +153,23 @@ class DerivedStatement(Base):
     prompt_version: Mapped[str] = mapped_column(String(50))
     profile: Mapped[str] = mapped_column(String(100), index=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was rejected (or accepted), in words
 
     parents: Mapped[list[Fact]] = relationship(secondary=statement_parents, order_by="Fact.id")
+
+
+class StatementEmbedding(Base):
+    """A cached sentence vector of a derived statement's text or question form (the scope gate's
+    items); text_hash marks it stale, the statement's deletion removes it."""
+
+    __tablename__ = "statement_embeddings"
+
+    statement_id: Mapped[int] = mapped_column(
+        ForeignKey("derived_statements.id", ondelete="CASCADE"), primary_key=True)
+    field: Mapped[str] = mapped_column(String(16), primary_key=True)  # "text" or "question"
+    model: Mapped[str] = mapped_column(String(200))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    text_hash: Mapped[str] = mapped_column(String(64))
 
 
 class Job(Base):

@@ -113,5 +113,5 @@ def test_export(db_url, tmp_path):
 
 def test_db_upgrade(db_url):
     first = ok("db", "upgrade").strip()
-    assert first.endswith("upgraded from empty to revision 0001")
-    assert ok("db", "upgrade").strip().endswith("already at revision 0001")
+    assert first.endswith("upgraded from empty to revision 0002")
+    assert ok("db", "upgrade").strip().endswith("already at revision 0002")
