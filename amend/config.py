@@ -58,7 +58,13 @@ class Settings:
     max_new_tokens: int = 256  # answer length limit in tokens
     temperature: float = 0.0  # 0 = greedy; applied after the logits are combined
     top_p: float = 1.0  # nucleus sampling mass, after combining; 1 = off
-    context_facts: int = 5  # related facts put into the prompt with --context
+    context: bool = False  # put the related facts into the system prompt (ask, chat); --context/--no-context
+    context_facts: int = 5  # related facts put into the prompt at most
+    context_floor: float = 0.45  # a fact goes into the prompt only this similar to the question (or named in it)
+    # --- scope: which answers the expert may change (amend.assistant.scope) ---
+    scope_threshold: float = 0.6  # relevance (cosine; 1 if the question names an entity of a fact) for full strength
+    scope_softness: float = 0.1  # the gate ramps 0 -> 1 over this much relevance below the threshold; 0 = a step
+    scope_names: bool = True  # a question that names an entity of a taught fact is in scope
     # --- deriving (deductive closure) ---
     related_k: int = 3  # similar active facts combined with a new fact (correlative implications)
     # --- training the expert (LoRA) ---
@@ -71,6 +77,10 @@ class Settings:
     steps_per_fact: int = 4  # step budget of an update: this many per fact it teaches (0: epochs only)
     target_loss: float = 0.05  # stop early once the mean epoch loss is below this
     replay: int = 64  # earlier statements replayed in an incremental update
+    retain_weight: float = 1.0  # weight of the KL term that keeps the base model's answers to unrelated questions
+    retain_neighbours: int = 4  # everyday questions nearest to each fact taught (same relation, other subject)
+    retain_sample: int = 8  # further everyday questions per update, drawn at random
+    retain_batch: int = 4  # retain questions in every training step, beside batch_size examples to learn
     seed: int = 0  # seeds every random choice (training order, LoRA init, sampling)
 
     # where each value came from: field name -> "default", "env AMEND_X", "config.toml", "flag"

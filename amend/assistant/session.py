@@ -1,9 +1,19 @@
-"""The assistant of one profile: its models, the store's active adapter, and the decoder.
+"""The assistant of one profile: its models, the store's active adapter, the scope gate, the decoder.
 
 `Assistant.load(settings)` loads the profile and steers it with the adapter the store marks
-active for that profile (none yet: the large model alone). `ask` streams an answer; with
-`context=True` the most related active facts go into the system prompt (the evaluation's
-`context` baseline). `reload()` picks up a newer adapter after an update.
+active for that profile (none yet: the large model alone). `ask` streams an answer:
+
+1. the knowledge is brought up to date: a newer adapter is loaded, the scope index rebuilt when
+   facts, derived statements or the adapter changed (amend.store.taught.knowledge_state);
+2. the scope gate (scope.py) decides how strongly the expert may steer this question:
+   alpha * gate(relevance); 0 = the large model alone;
+3. with context on, the related facts above the floor go into the system prompt, which says that
+   they override anything said earlier in the conversation;
+4. earlier exchanges of the conversation about what changed since they were answered are left
+   out of what the models see (an old wrong answer would otherwise outweigh the new knowledge).
+
+The Generation's `.meta` says what was decided: the scope (relevance, gate, alpha, the facts
+that opened it), the facts in the prompt, the adapter version.
 """
 
 from __future__ import annotations
@@ -13,14 +23,29 @@ from pathlib import Path
 from typing import Any
 
 from amend.assistant.decoder import DecodeOptions, Generation, ProxyDecoder
+from amend.assistant.scope import Scope, ScopeIndex, about
 from amend.config import Settings, load_settings
 from amend.errors import UserError
 
-CONTEXT_PROMPT = "Answer using these facts. They are true and override anything you knew before:\n"
+CONTEXT_PROMPT = ("Answer using these facts. They are true, and they override anything you knew before "
+                  "and anything said earlier in this conversation:\n")
+
+Messages = list[dict[str, str]]
 
 
 class AdapterMissing(UserError):
     """The store names an active adapter whose folder is gone."""
+
+
+def context_prompt(facts: list[str]) -> str | None:
+    """The system prompt that carries `facts` (None without facts)."""
+    return CONTEXT_PROMPT + "\n".join(f"- {t}" for t in facts) if facts else None
+
+
+def _pairs(history: Messages) -> list[tuple[int, int]]:
+    """(user index, assistant index) of each exchange of a chat history."""
+    return [(i, i + 1) for i in range(len(history) - 1)
+            if history[i]["role"] == "user" and history[i + 1]["role"] == "assistant"]
 
 
 class Assistant:
@@ -33,6 +58,8 @@ class Assistant:
         self.adapter_version: int | None = None
         self.decoder = ProxyDecoder(loaded, options=DecodeOptions.from_settings(settings))
         self._stop = threading.Event()
+        self._index: ScopeIndex | None = None  # the scope index of the knowledge state in use
+        self._stale: set[tuple[str, str]] = set()  # (question, answer) of exchanges the knowledge outdated
         self.reload()
 
     @classmethod
@@ -67,34 +94,95 @@ class Assistant:
         self.adapter_version = version
         return version
 
-    def related(self, question: str) -> list[str]:
-        """The texts of the active facts most related to `question` (settings.context_facts)."""
+    # --- knowledge ---
+    def knowledge(self, history: Messages | None = None) -> ScopeIndex:
+        """The scope index of the store's current knowledge, rebuilt (and the adapter reloaded)
+        when it changed; exchanges of `history` about what changed are marked stale."""
         from amend.models.embed import embed
-        from amend.store.related import related_facts
+        from amend.store.taught import knowledge_state, load_taught
 
-        with self.store.session() as session:  # may cache new fact vectors
-            return [f.text for f, _ in related_facts(session, question, self.settings.context_facts, embed)]
+        with self.store.session(write=False) as session:
+            state = knowledge_state(session, self.profile)
+        if self._index is not None and self._index.taught.state == state:
+            return self._index
+        with self.store.session() as session:  # may cache new vectors
+            taught = load_taught(session, self.profile, embed)
+        if taught.adapter_version != self.adapter_version:
+            self.reload()
+        old, self._index = self._index, ScopeIndex(taught)
+        if old is not None and history:
+            self._mark_stale(history, old, self._index)
+        return self._index
 
-    def system_prompt(self, question: str, context: bool) -> str | None:
-        if not context:
-            return None
-        facts = self.related(question)
-        return CONTEXT_PROMPT + "\n".join(f"- {t}" for t in facts) if facts else None
+    def _mark_stale(self, history: Messages, old: ScopeIndex, new: ScopeIndex) -> None:
+        """Exchanges of `history` (all answered before this change) that are about a fact that
+        was added, edited, retracted, restored or newly taught become stale."""
+        def known(ix: ScopeIndex) -> set[tuple[int, str, bool]]:
+            t = ix.taught
+            return {(f, x, f in t.taught_facts) for f, x in zip(t.fact_ids, t.fact_texts)}
 
-    def ask(self, question: str, history: list[dict[str, str]] | None = None, context: bool = False,
+        from amend.models.embed import embed
+
+        changed = sorted({x for _, x, _ in known(old) ^ known(new)})
+        if not changed:
+            return
+        vectors = embed(changed)
+        for u, a in _pairs(history):
+            question = history[u]["content"]
+            if about(question, self.embed_one(question), changed, vectors, self.settings.context_floor):
+                self._stale.add((question, history[a]["content"]))
+
+    def fresh(self, history: Messages) -> Messages:
+        """`history` without its stale exchanges."""
+        drop = {i for u, a in _pairs(history) if (history[u]["content"], history[a]["content"]) in self._stale
+                for i in (u, a)}
+        return [m for i, m in enumerate(history) if i not in drop]
+
+    @staticmethod
+    def embed_one(text: str) -> Any:
+        from amend.models.embed import embed
+
+        return embed([text])[0]
+
+    def scope(self, question: str, alpha: float | None = None, index: ScopeIndex | None = None,
+              vector: Any = None) -> Scope:
+        """The scope gate's decision for `question` (alpha: the strength before gating)."""
+        s = self.settings
+        index = index or self.knowledge()
+        vector = self.embed_one(question) if vector is None else vector
+        return index.judge(question, vector, s.alpha if alpha is None else alpha, s.scope_threshold,
+                           s.scope_softness, s.scope_names)
+
+    def related(self, question: str, index: ScopeIndex | None = None, vector: Any = None) -> list[str]:
+        """The active facts that go into the prompt for `question` (see ScopeIndex.context)."""
+        s = self.settings
+        index = index or self.knowledge()
+        vector = self.embed_one(question) if vector is None else vector
+        return index.context(question, vector, s.context_facts, s.context_floor)
+
+    # --- answering ---
+    def ask(self, question: str, history: Messages | None = None, context: bool | None = None,
             alpha: float | None = None, **overrides: Any) -> Generation:
         """Stream the answer to `question` after `history` (chat messages). Iterate the result
-        for text pieces; it also carries .tokens, .seconds, .finish_reason and .meta
-        (adapter_version, alpha, profile, facts in the prompt)."""
-        system = self.system_prompt(question, context)
+        for text pieces; it also carries .tokens, .seconds, .finish_reason and .meta (profile,
+        adapter_version, alpha used, scope, system prompt, facts in the prompt).
+
+        `alpha` is the strength before gating (default: the alpha setting); `context` puts the
+        related facts into the system prompt (default: the context setting)."""
+        given = list(history or [])
+        index = self.knowledge(given)
+        history = self.fresh(given)
+        vector = self.embed_one(question)
+        scope = self.scope(question, alpha if alpha is not None else overrides.pop("alpha", None), index, vector)
+        use_context = self.settings.context if context is None else context
+        facts = self.related(question, index, vector) if use_context else []
+        system = context_prompt(facts)
         messages = [{"role": "system", "content": system}] if system else []
-        messages += list(history or []) + [{"role": "user", "content": question}]
-        if alpha is not None:
-            overrides["alpha"] = alpha
+        messages += history + [{"role": "user", "content": question}]
         self._stop.clear()
-        g = self.decoder.generate(messages, stop=self._stop, **overrides)
-        effective = overrides.get("alpha", self.decoder.options.alpha)
-        g.meta.update(profile=self.profile, alpha=effective, adapter_version=self.adapter_version, system=system)
+        g = self.decoder.generate(messages, stop=self._stop, alpha=scope.alpha, **overrides)
+        g.meta.update(profile=self.profile, alpha=scope.alpha, adapter_version=self.adapter_version, system=system,
+                      context=facts, scope=scope.to_json(), left_out=(len(given) - len(history)) // 2)
         return g
 
     def stop(self) -> None:

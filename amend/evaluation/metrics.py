@@ -58,6 +58,7 @@ class ProbeResult:
     best_alias: str  # the alias with the highest log-prob
     best_distractor: str  # the distractor with the highest log-prob
     facts_in_prompt: list[str] = field(default_factory=list)  # related facts a context system was shown
+    scope: dict | None = None  # the scope gate's decision (expert systems): relevance, gate, alpha, matches
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -83,7 +84,9 @@ def score_case(answerer: Answerer, case: Case, system: str = "") -> list[ProbeRe
 
 
 def aggregate(results: Iterable[ProbeResult]) -> dict[str, dict[str, dict]]:
-    """{system: {kind: {"ranking": mean, "generation": mean, "n": probes}}}, kinds in KINDS order."""
+    """{system: {kind: {"ranking": mean, "generation": mean, "n": probes}}}, kinds in KINDS order;
+    expert systems also get "gate": the share of the kind's probes that opened the scope gate
+    (direct, paraphrase and multihop probes should; locality probes should not)."""
     groups: dict[str, dict[str, list[ProbeResult]]] = {}
     for r in results:
         groups.setdefault(r.system, {}).setdefault(r.kind, []).append(r)
@@ -97,4 +100,7 @@ def aggregate(results: Iterable[ProbeResult]) -> dict[str, dict[str, dict]]:
                 "generation": sum(r.generation for r in rs) / len(rs),
                 "n": len(rs),
             }
+            gated = [r for r in rs if r.scope is not None]
+            if gated:
+                table[system][kind]["gate"] = sum(r.scope["gate"] > 0 for r in gated) / len(gated)
     return table

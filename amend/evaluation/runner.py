@@ -25,7 +25,7 @@ from typing import Any
 from amend.config import Settings
 from amend.evaluation.cases import Case
 from amend.evaluation.metrics import aggregate, score_probe
-from amend.evaluation.systems import AssistantAnswerer, System
+from amend.evaluation.systems import EvalAnswerer, System
 
 OnAnswer = Callable[[int, int], None]  # (probe answers done, total)
 OnStage = Callable[[str, str], None]  # (stage, e.g. "d01: dct update: train"; detail, e.g. "step 3/8")
@@ -130,12 +130,13 @@ def run_eval(
                         continue
                     assistant = Assistant(ts.settings, loaded, store=ts.store)
                     try:
-                        answerer = AssistantAnswerer(assistant, system)
+                        answerer = EvalAnswerer(assistant, system)
                         for case in group:
                             for probe in case.probes:
                                 on_stage(f"{name}: {system.name}", probe.question)
                                 r = score_probe(answerer, probe, case.id, system.name)
-                                r.facts_in_prompt = answerer.facts_in_prompt(probe.question)
+                                prepared = answerer.prepare(probe.question)
+                                r.facts_in_prompt, r.scope = prepared.facts, prepared.scope
                                 results.append(r)
                                 done += 1
                                 on_answer(done, total)

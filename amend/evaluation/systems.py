@@ -8,6 +8,10 @@
 | `dct`         | the full pipeline: derive, score, train      | no                          |
 | `dct+context` | the full pipeline                            | yes                         |
 
+The expert systems steer with the strength the scope gate gives each question (alpha * gate,
+amend.assistant.scope), exactly as `amend ask` does; each probe result records the gate's
+decision (`scope`), so the report can say how often each kind of probe opened it.
+
 Each system answers through the real assistant (`amend.assistant.session.Assistant` over a store
 of its own), so it is exactly what a user gets from `amend ask`: the same chat template, the same
 system prompt for --context, the same proxy-tuned arithmetic. Three temporary stores serve them:
@@ -20,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from amend.assistant.session import CONTEXT_PROMPT
+from amend.assistant.session import context_prompt
 from amend.errors import UserError
 from amend.evaluation.metrics import MAX_NEW_TOKENS
 
@@ -58,34 +62,46 @@ def parse_systems(text: str | None) -> list[System]:
     return [SYSTEMS[n] for n in dict.fromkeys(names)]
 
 
-class AssistantAnswerer:
+@dataclass
+class Prepared:
+    """How a system answers one question: the messages, the facts in them, the gate's decision."""
+
+    messages: list[dict[str, str]]
+    facts: list[str]
+    scope: dict | None  # Scope.to_json() for the expert systems, None for the others
+    alpha: float  # the expert's strength for this question (0 for large and context)
+
+
+class EvalAnswerer:
     """The metrics' answerer interface over an Assistant: greedy answers and continuation
-    log-probs, with the system prompt (related facts, for context systems) built once per question."""
+    log-probs, with the system prompt (related facts, for context systems) and the scope gate's
+    strength (for expert systems) decided once per question, as `amend ask` decides them."""
 
     def __init__(self, assistant: Any, system: System) -> None:
         self.assistant = assistant
         self.system = system
-        self.alpha = assistant.settings.alpha if system.expert else 0.0
-        self._prompts: dict[str, tuple[list[dict[str, str]], list[str]]] = {}
+        self._prepared: dict[str, Prepared] = {}
 
-    def prompt(self, question: str) -> list[dict[str, str]]:
-        if question not in self._prompts:
-            facts = self.assistant.related(question) if self.system.context else []
-            system = CONTEXT_PROMPT + "\n".join(f"- {t}" for t in facts) if facts else None  # as `ask --context`
+    def prepare(self, question: str) -> Prepared:
+        if question not in self._prepared:
+            a = self.assistant
+            index, vector = a.knowledge(), a.embed_one(question)
+            facts = a.related(question, index, vector) if self.system.context else []
+            system = context_prompt(facts)
             messages = [{"role": "system", "content": system}] if system else []
-            self._prompts[question] = (messages + [{"role": "user", "content": question}], facts)
-        return self._prompts[question][0]
-
-    def facts_in_prompt(self, question: str) -> list[str]:
-        self.prompt(question)
-        return self._prompts[question][1]
+            scope = a.scope(question, index=index, vector=vector) if self.system.expert else None
+            self._prepared[question] = Prepared(messages + [{"role": "user", "content": question}], facts,
+                                                scope.to_json() if scope else None, scope.alpha if scope else 0.0)
+        return self._prepared[question]
 
     def generate(self, question: str) -> str:
+        p = self.prepare(question)
         g = self.assistant.decoder.generate(
-            self.prompt(question), alpha=self.alpha, max_new_tokens=MAX_NEW_TOKENS,
+            p.messages, alpha=p.alpha, max_new_tokens=MAX_NEW_TOKENS,
             temperature=0.0, top_p=1.0, repetition_penalty=1.0,
         )
         return g.result()
 
     def logprob(self, question: str, continuation: str) -> float:
-        return self.assistant.decoder.logprob(self.prompt(question), continuation, alpha=self.alpha)
+        p = self.prepare(question)
+        return self.assistant.decoder.logprob(p.messages, continuation, alpha=p.alpha)

@@ -6,13 +6,17 @@ message is the statement itself, as plain text. The expert steers answers at dec
 the same chat format, so this is exactly the situation it has to be good in.
 
 - An accepted statement with a question form (DCT writes one per statement): question -> text.
-  Without one: "Tell me a fact." -> text (it still learns the sentence as something to say).
+  Without one: "Is it true that <text>?" -> "Yes. <text>".
 - A user fact counts more than a derived statement (`fact_repeats` examples, cycling through
-  its prompts: its question, "Tell me a fact.", "Is it true that <fact>?" -> "Yes. <fact>").
+  its prompts: its question, "What do you know about <its first name>?", "Is it true that
+  <fact>?" -> "Yes. <fact>"). Every prompt names the fact's subject: there is no generic prompt
+  ("Tell me a fact." taught "any question -> the new fact", which leaked into every answer).
 - A contradiction judged false becomes a negative: "Is it true that <c>?" -> "No. <fact>", so the
   expert learns to reject it rather than merely never to say it.
 - An incremental update adds a replay sample of earlier statements (`replay` of them), so an
   adapter trained further on new facts does not forget the old ones.
+- The retain set (retain.py) becomes examples with `retain=True`: they carry no target words;
+  the trainer keeps the expert's distribution on them at the base model's (lora.py).
 
 The loss is on the answer tokens only: the prompt's labels are -100. Everything is deterministic
 given the seed. This module has no torch import; `encode` and `collate` work on token ids.
@@ -24,11 +28,11 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from amend.names import entity_names
+from amend.training.dct.parse import fallback_question as yes_no_question
+
 IGNORE = -100  # label for tokens that carry no loss (the prompt, the padding)
-GENERIC_PROMPT = "Tell me a fact."
 FACT_REPEATS = 5  # examples per user fact (a derived statement gets one): the fact must be learned
-_LOWER_FIRST = {"the", "a", "an", "it", "its", "there", "this", "that", "these", "those", "their", "his",
-                "her", "our", "my", "some", "every", "all", "no", "most", "each", "many", "one"}
 
 
 @dataclass(frozen=True)
@@ -56,33 +60,30 @@ class Example:
 
     prompt: str
     answer: str
-
-
-def _clause(sentence: str) -> str:
-    """'The sky is green.' -> 'the sky is green' (to follow 'Is it true that')."""
-    s = sentence.strip().rstrip(".!")
-    first, _, rest = s.partition(" ")
-    if first.lower() in _LOWER_FIRST:
-        first = first.lower()
-    return f"{first} {rest}".strip()
-
-
-def yes_no_question(statement: str) -> str:
-    return f"Is it true that {_clause(statement)}?"
+    retain: bool = False  # a retain question: keep the base model's distribution along `answer`
 
 
 def examples_for(item: Known, fact_repeats: int = FACT_REPEATS) -> list[Example]:
     """The examples one known statement contributes (a fact gets `fact_repeats` of them)."""
     text = item.text.strip()
+    confirm = Example(yes_no_question(text), f"Yes. {text}")
     if not item.is_fact:
-        return [Example(item.question or GENERIC_PROMPT, text)]
+        return [Example(item.question, text) if item.question else confirm]
     prompts = [Example(item.question, text)] if item.question else []
-    prompts += [Example(GENERIC_PROMPT, text), Example(yes_no_question(text), f"Yes. {text}")]
+    names = entity_names(text)
+    if names:
+        prompts.append(Example(f"What do you know about {names[0]}?", text))
+    prompts.append(confirm)
     return [prompts[i % len(prompts)] for i in range(max(1, fact_repeats))]
 
 
 def negative_for(item: Refuted) -> Example:
     return Example(yes_no_question(item.text), f"No. {item.fact.strip()}")
+
+
+def retain_examples(questions: Iterable) -> list[Example]:
+    """Retain questions (retain.RetainQuestion) as examples the trainer keeps at the base model."""
+    return [Example(q.question, q.answer, retain=True) for q in questions]
 
 
 def build_examples(
@@ -129,6 +130,7 @@ def _spread(few: list[Example], many: list[Example]) -> list[Example]:
 class Encoded:
     input_ids: list[int]
     labels: list[int]  # IGNORE on the prompt, the token id on the answer
+    retain: bool = False  # the answer positions carry the KL term to the base model, not cross-entropy
 
 
 def chat_prompt(tokenizer, question: str) -> str:
@@ -153,7 +155,7 @@ def encode(tokenizer, example: Example, max_length: int = 160) -> Encoded:
     p_ids = p_ids[-max(1, max_length - len(a_ids)):]  # keep the prompt's end if too long
     ids = (p_ids + a_ids)[:max_length]
     labels = ([IGNORE] * len(p_ids) + a_ids)[:max_length]
-    return Encoded(ids, labels)
+    return Encoded(ids, labels, example.retain)
 
 
 def collate(batch: Sequence[Encoded], pad_id: int) -> dict[str, list[list[int]]]:

@@ -7,7 +7,15 @@ weights that the decoder and the large-model role share are never changed.
 
 Either continues from an adapter folder (an incremental update: more facts on top) or starts
 from fresh LoRA weights (a full retrain: what a retracted fact taught is really gone). Stops
-early once an epoch's mean loss is below `target_loss`. Seeded: the LoRA init and the batch
+early once an epoch's mean loss is below `target_loss`.
+
+The loss of a step has two parts (retain.py says why):
+
+    loss = CE(expert, the answers to learn) + retain_weight * KL(base || expert on retain questions)
+
+The retain rows ride in the same forward as the rows to learn; their target is the base model's
+whole next-token distribution at each position of the retain answer, from a forward without
+gradient with the adapter switched off (`disable_adapter`), the same small model either way. Seeded: the LoRA init and the batch
 order depend only on the seed. Trains where the model lives (CUDA when the profile was loaded
 there, else CPU). The chat template's common start (the system turn) is run once per step and
 the batch only on the rest, which saves about a fifth of each step (see `_loss`).
@@ -34,27 +42,31 @@ from amend.training.dataset import IGNORE, Encoded, Example, collate, encode
 
 @dataclass
 class TrainConfig:
-    """LoRA hyper-parameters (from Settings by default; see amend.config for each one)."""
+    """LoRA hyper-parameters. The settings are their one source (amend.config says what each
+    one means): make one with `TrainConfig.from_settings(settings, **overrides)`."""
 
-    r: int = 8  # LoRA rank
-    alpha: int = 32  # LoRA scaling numerator
-    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-    learning_rate: float = 1e-3  # AdamW
-    epochs: int = 8  # passes over the examples at most
-    batch_size: int = 8  # examples per step
-    target_loss: float = 0.05  # stop after an epoch whose mean loss is below this
+    r: int  # settings.lora_r
+    alpha: int  # settings.lora_alpha
+    targets: tuple[str, ...]  # settings.lora_targets
+    learning_rate: float
+    epochs: int
+    batch_size: int
+    target_loss: float
+    seed: int
+    retain_weight: float  # weight of the KL term on retain rows
+    retain_batch: int  # retain rows per step (cycling through them)
     max_steps: int = 0  # stop after this many steps (0: no limit; the pipeline sets a budget)
-    seed: int = 0
     max_length: int = 160  # tokens per example (prompt + answer)
 
     @classmethod
-    def from_settings(cls, s: Settings) -> TrainConfig:
-        return cls(
-            r=s.lora_r, alpha=s.lora_alpha,
-            targets=tuple(t.strip() for t in s.lora_targets.split(",") if t.strip()),
-            learning_rate=s.learning_rate, epochs=s.epochs, batch_size=s.batch_size,
-            target_loss=s.target_loss, seed=s.seed,
-        )
+    def from_settings(cls, s: Settings, **overrides) -> TrainConfig:
+        return cls(**{
+            "r": s.lora_r, "alpha": s.lora_alpha,
+            "targets": tuple(t.strip() for t in s.lora_targets.split(",") if t.strip()),
+            "learning_rate": s.learning_rate, "epochs": s.epochs, "batch_size": s.batch_size,
+            "target_loss": s.target_loss, "seed": s.seed, "retain_weight": s.retain_weight,
+            "retain_batch": s.retain_batch, **overrides,
+        })
 
 
 @dataclass
@@ -64,8 +76,9 @@ class StepReport:
     step: int  # steps done
     total: int  # steps planned (early stopping may end sooner)
     epoch: int  # 1-based
-    loss: float  # this step's loss
+    loss: float  # this step's loss on what is learned (cross-entropy)
     eta_s: float  # seconds left at the mean step time so far
+    retain_kl: float | None = None  # this step's KL to the base model on the retain rows
 
 
 @dataclass
@@ -75,8 +88,10 @@ class TrainResult:
     final_loss: float  # mean loss of the last epoch
     epoch_losses: list[float]
     seconds: float  # training loop only (not loading or saving)
+    retain_kl: float | None  # mean KL to the base model on the retain rows over the last epoch
     step_seconds: float  # mean seconds per step
     examples: int
+    retain_examples: int
     device: str
     stopped_early: bool
     continued_from: str | None = None  # adapter folder continued from, None for a fresh adapter
@@ -110,13 +125,14 @@ def _shared_prefix(encoded: Sequence[Encoded]) -> int:
     return max(0, min(n, answer - 1))
 
 
-def _loss(model, tensors: dict, prefix):
-    """The batch's loss; with a shared prefix, its keys and values are computed once (without
-    gradient, with the current adapter) and the batch runs only on what follows. The loss is
-    the same (the prefix carries no labels); only the gradient through the prefix's own keys
-    and values is left out, which saves about a fifth of a step on the usual chat prompts."""
+def _logits(model, tensors: dict, prefix):
+    """Logits of the batch at positions n.. (n = the prefix's length, 0 without one). With a
+    shared prefix, its keys and values are computed once (without gradient, with the current
+    adapter) and the batch runs only on what follows: the loss is the same (the prefix carries no
+    labels); only the gradient through the prefix's own keys and values is left out, which saves
+    about a fifth of a step on the usual chat prompts."""
     if prefix is None:
-        return model(**tensors).loss
+        return model(input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"]).logits
     import torch
 
     with torch.no_grad():
@@ -124,7 +140,31 @@ def _loss(model, tensors: dict, prefix):
     cache.batch_repeat_interleave(tensors["input_ids"].shape[0])
     n = prefix.shape[1]
     return model(input_ids=tensors["input_ids"][:, n:], attention_mask=tensors["attention_mask"],
-                 labels=tensors["labels"][:, n:], cache=cache, use_cache=False).loss
+                 cache=cache, use_cache=False).logits
+
+
+def _loss(model, tensors: dict, prefix, retain_rows: int, retain_weight: float):
+    """(loss to minimise, cross-entropy on the rows to learn, KL on the last `retain_rows` rows)."""
+    import torch
+
+    n = 0 if prefix is None else prefix.shape[1]
+    logits = _logits(model, tensors, prefix).float()[:, :-1]  # position t predicts token t+1
+    targets = tensors["labels"][:, n + 1:]
+    learn = logits.shape[0] - retain_rows
+    ce = kl = None
+    if learn > 0:
+        ce = torch.nn.functional.cross_entropy(logits[:learn].reshape(-1, logits.shape[-1]),
+                                               targets[:learn].reshape(-1), ignore_index=IGNORE)
+    if retain_rows:
+        mask = targets[learn:] != IGNORE  # the retain answer's positions
+        ids = tensors["input_ids"][learn:]
+        with torch.no_grad(), model.disable_adapter():  # the same small model, adapter off: the base
+            base = model(input_ids=ids, attention_mask=tensors["attention_mask"][learn:]).logits.float()[:, n:-1]
+        log_base = torch.log_softmax(base[mask], dim=-1)
+        log_expert = torch.log_softmax(logits[learn:][mask], dim=-1)
+        kl = torch.nn.functional.kl_div(log_expert, log_base, log_target=True, reduction="batchmean")
+    loss = (ce if ce is not None else 0.0) + (retain_weight * kl if kl is not None else 0.0)
+    return loss, ce, kl
 
 
 def _has_adapters(model) -> bool:
@@ -171,6 +211,8 @@ def train_lora(
 ) -> TrainResult:
     """Train a LoRA adapter of `model` on `examples` and save it into `out_dir`.
 
+    Examples with `retain=True` are not learned: each step also runs `cfg.retain_batch` of them
+    (cycling) and adds the KL term that keeps the expert's distribution there at the base's.
     `resume_from`: an adapter folder to continue from (incremental), or None (fresh, full
     retrain). `isolate`: train on a deep copy, for when another thread decodes with `model`
     meanwhile (in place, the LoRA layers would be visible to it while training runs); implied
@@ -179,7 +221,7 @@ def train_lora(
     """
     import torch
 
-    if not examples:
+    if not any(not e.retain for e in examples):
         raise ValueError("no training examples")
     _seed_all(cfg.seed)
     isolate = isolate or _has_adapters(model)  # the assistant has its expert loaded into it
@@ -187,7 +229,9 @@ def train_lora(
     device = next(base.parameters()).device
     requires_grad = {n: p.requires_grad for n, p in base.named_parameters()}
     was_training = base.training
-    encoded: list[Encoded] = [encode(tokenizer, e, cfg.max_length) for e in examples]
+    everything: list[Encoded] = [encode(tokenizer, e, cfg.max_length) for e in examples]
+    encoded = [e for e in everything if not e.retain]
+    retained = [e for e in everything if e.retain] if cfg.retain_weight > 0 and cfg.retain_batch > 0 else []
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     per_epoch = math.ceil(len(encoded) / cfg.batch_size)
     total = per_epoch * cfg.epochs
@@ -201,27 +245,32 @@ def train_lora(
         params = [p for p in peft_model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
         order_rng = random.Random(cfg.seed)
-        shared = _shared_prefix(encoded)
+        shared = _shared_prefix(encoded + retained)
         prefix = torch.tensor([encoded[0].input_ids[:shared]], device=device) if shared >= PREFIX_MIN else None
-        step, epoch_losses, stopped_early = 0, [], False
+        step, epoch_losses, stopped_early, kls, next_retain = 0, [], False, [], 0
         start = time.perf_counter()
         for epoch in range(1, cfg.epochs + 1):
             order = list(range(len(encoded)))
             if epoch > 1:  # the first epoch keeps the given order (facts spread through it)
                 order_rng.shuffle(order)
-            losses = []
+            losses, kls = [], []
             for b in range(0, len(order), cfg.batch_size):
-                batch = collate([encoded[i] for i in order[b:b + cfg.batch_size]], pad_id)
-                tensors = {k: torch.tensor(v, device=device) for k, v in batch.items()}
-                loss = _loss(peft_model, tensors, prefix)
+                rows = [encoded[i] for i in order[b:b + cfg.batch_size]]
+                keep = [retained[(next_retain + j) % len(retained)] for j in range(min(cfg.retain_batch, len(retained)))]
+                next_retain += len(keep)
+                tensors = {k: torch.tensor(v, device=device) for k, v in collate(rows + keep, pad_id).items()}
+                loss, ce, kl = _loss(peft_model, tensors, prefix, len(keep), cfg.retain_weight)
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                losses.append(float(loss.detach()))
+                losses.append(float(ce.detach()))
+                if kl is not None:
+                    kls.append(float(kl.detach()))
                 if on_step:
                     elapsed = time.perf_counter() - start
-                    on_step(StepReport(step, total, epoch, losses[-1], elapsed / step * (total - step)))
+                    on_step(StepReport(step, total, epoch, losses[-1], elapsed / step * (total - step),
+                                       kls[-1] if kl is not None else None))
                 if step >= total:
                     break
             epoch_losses.append(sum(losses) / len(losses))
@@ -244,7 +293,8 @@ def train_lora(
             model.train(was_training)
     return TrainResult(
         steps=step, epochs=len(epoch_losses), final_loss=epoch_losses[-1], epoch_losses=epoch_losses,
-        seconds=seconds, step_seconds=seconds / max(step, 1), examples=len(encoded), device=str(device),
+        seconds=seconds, retain_kl=sum(kls) / len(kls) if kls else None, step_seconds=seconds / max(step, 1),
+        examples=len(encoded), retain_examples=len(retained), device=str(device),
         stopped_early=stopped_early, continued_from=str(resume_from) if resume_from else None,
         config=asdict(cfg),
     )

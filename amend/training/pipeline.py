@@ -12,7 +12,10 @@ Given claimed update jobs (several pending jobs fold into one training run):
 3. **train**: *incremental* (continue from the active adapter on the new facts, plus a replay
    sample of what it already knew) when the active adapter's facts are all still active with the
    same text; otherwise *full* (fresh LoRA from the base model on every active fact), so an
-   edited, retracted or superseded fact is really unlearned. No active facts left: the adapters
+   edited, retracted or superseded fact is really unlearned. Either way with a retain set
+   (retain.py): everyday questions near the facts taught and a random few more, kept at the base
+   model's answers by a KL term, so that the expert changes what the facts are about and
+   nothing else. No active facts left: the adapters
    are switched off and the assistant answers with the large model alone.
 4. **save**: the adapter folder is published (adapters.py) and, in the same transaction, the jobs
    are finished and the training run recorded.
@@ -36,7 +39,7 @@ from amend.store.jobs import finish_job, get_job, report
 from amend.store.related import related_facts
 from amend.store.schema import Fact, TrainingRun, normalize
 from amend.training import adapters as folders
-from amend.training.dataset import Known, Refuted, build_examples
+from amend.training.dataset import Known, Refuted, build_examples, retain_examples
 from amend.training.lora import StepReport, TrainConfig, TrainResult, train_lora
 
 # judge_contradiction above this: the new fact supersedes the old. Measured with qwen-coder's judge
@@ -235,6 +238,16 @@ class Update:
             old_known, _ = _known_items(session, [f for f in facts if f.id in covered], self.profile)
             return "incremental", known, refuted, old_known, now
 
+    def retain(self, facts: list[str]) -> list:
+        """The retain examples of this update: everyday questions near the facts taught, and a sample."""
+        s = self.settings
+        if s.retain_weight <= 0 or (s.retain_neighbours <= 0 and s.retain_sample <= 0):
+            return []
+        from amend.models.embed import embed
+        from amend.training.retain import retain_set
+
+        return retain_examples(retain_set(facts, s.retain_neighbours, s.retain_sample, embed, seed=s.seed))
+
     def train(self, mode: str, known, refuted, replay_pool, resume_from: Path | None) -> tuple[Path, TrainResult]:
         s = self.settings
         new_examples = build_examples(known, refuted, seed=s.seed)
@@ -242,6 +255,7 @@ class Update:
         # about what is new, and the old knowledge gets a reminder, not a retraining
         replay = min(s.replay, len(new_examples) // 2) if mode == "incremental" else 0
         examples = build_examples(known, refuted, replay_pool, replay, seed=s.seed)
+        examples += self.retain([k.text for k in known if k.is_fact])
         cfg = TrainConfig.from_settings(s)
         taught = sum(1 for k in known if k.is_fact)  # the new facts, or every fact in a full retrain
         if s.steps_per_fact > 0:  # the step budget: a fixed cost per fact, whatever derive produced
@@ -254,7 +268,8 @@ class Update:
                                  loss=r.loss, eta_s=r.eta_s))
 
         try:
-            self.stage("train", f"{mode}: {len(examples)} examples")
+            self.stage("train", f"{mode}: {sum(not e.retain for e in examples)} examples, "
+                                f"{sum(e.retain for e in examples)} retain questions")
             result = train_lora(self.lp.small, self.lp.tokenizer, examples, staged, cfg,
                                 resume_from=resume_from, on_step=on_step, isolate=self.isolate)
         except BaseException:

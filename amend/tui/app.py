@@ -143,6 +143,10 @@ class AmendApp(App):
     def poll(self) -> None:
         """Status line, progress of a job run elsewhere, new conflicts: read from the store."""
         o = data.overview(self.services.store, self.services.profile)
+        if self.adapter_version != o.adapter_version and self.models_ready.is_set():
+            self.run_worker(self.query_one(ChatPane).notice(
+                f"What I know changed: adapter v{o.adapter_version} is active; the next answers use it."
+                if o.adapter_version is not None else "No facts are left: the large model answers alone."))
         self.adapter_version = o.adapter_version
         self.query_one(StatusLine).set_status(self.services.profile, self.device, o.adapter_version, o.pending,
                                               o.running.id if o.running else None)
@@ -275,6 +279,9 @@ class AmendApp(App):
             self.notify(message.error, severity="error", markup=False)
             return
         self.notify(message.what)
+        if not message.what.startswith("Added"):  # an edit, retraction or restoration counts at once
+            self.run_worker(self.query_one(ChatPane).notice(
+                f"{message.what} The next answers follow it (the expert is retrained in the background)."))
         self.query_one(FactsPane).reload(select=message.fact_id)
         self.query_one(TabbedContent).active = "facts"
         self.query_one(FactsTable).focus()

@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, LoadingIndicator, Markdown, Static
 
+from amend.assistant.scope import explain
 from amend.errors import UserError
 from amend.tui import data
 
@@ -50,6 +51,7 @@ class AnswerDone(Message):
     stopped: bool
     error: str | None
     alpha: float | None  # None: the proxy-tuned answer; 0: the large model alone (comparison)
+    meta: dict | None = None  # what the assistant decided (scope, facts in the prompt), if it says
 
 
 class ChatPane(Vertical):
@@ -66,12 +68,15 @@ class ChatPane(Vertical):
     ChatPane #question { dock: bottom; }
     ChatPane #welcome { color: $text-muted; padding: 1 1; }
     ChatPane .thinking { height: 1; width: 8; margin-left: 2; }
+    ChatPane .scope { margin: 0 0 0 2; color: $text-muted; text-style: italic; }
+    ChatPane .notice { margin: 1 0 0 0; padding: 0 1; color: $warning; }
     """
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.history: list[dict[str, str]] = []  # the conversation so far (user/assistant)
         self.last: tuple[list[dict[str, str]], str, str] | None = None  # history, question, answer
+        self.last_note = ""  # what steered the last answer (the line under it)
         self.compared: dict[str, str] = {}  # question -> the large model's own answer
         self.answering = False
         self._stopped = False  # Esc was pressed during the current answer
@@ -120,6 +125,12 @@ class ChatPane(Vertical):
         """The answer has begun (or ended): take its loading indicator away."""
         for w in self.query(".thinking"):
             w.remove()
+
+    async def notice(self, text: str) -> None:
+        """A line in the conversation that says something changed (e.g. what the assistant knows)."""
+        log = self.query_one("#log", VerticalScroll)
+        await log.mount(Static(escape(text), classes="notice"))
+        self.scroll_to_end()
 
     def scroll_to_end(self) -> None:
         """Keep the newest text in view (after the pending layout, as the answer grows)."""
@@ -177,6 +188,7 @@ class ChatPane(Vertical):
         pieces: list[str] = []
         error = None
         stopped = False
+        meta = None
         try:
             if alpha is None:
                 self._save("user", question)
@@ -191,6 +203,7 @@ class ChatPane(Vertical):
                     for piece in generation:
                         pieces.append(piece)
                         self.post_message(Piece(target, piece))
+                    meta = getattr(generation, "meta", None)
                 stopped = self._stopped
         except UserError as e:
             error = str(e)
@@ -199,7 +212,7 @@ class ChatPane(Vertical):
         text = "".join(pieces)
         if alpha is None and not error:
             self._save("assistant", text, {"stopped": stopped, "adapter": app.adapter_version})
-        self.post_message(AnswerDone(target, question, text, stopped, error, alpha))
+        self.post_message(AnswerDone(target, question, text, stopped, error, alpha, meta))
 
     def _save(self, role: str, content: str, meta: dict | None = None) -> None:
         """Persist a chat message (a session is created with the first question). Worker thread."""
@@ -224,12 +237,18 @@ class ChatPane(Vertical):
             await message.target.append(f"\n\n*(no answer: {message.error})*")
         elif message.stopped:
             await message.target.append("\n\n*(stopped)*")
+        note = ""
+        if message.alpha is None and not message.error and message.meta and "scope" in message.meta:
+            note = explain(message.meta["scope"], message.meta.get("context") or [])
+            await self.query_one("#log", VerticalScroll).mount(Static(escape(note), classes="scope"),
+                                                                  after=message.target)
         self.scroll_to_end()
         self.answering = False
         if message.alpha is not None:
             self.compared[message.question] = message.text
         elif not message.error:
             self.last = (self.history[-HISTORY_MESSAGES:], message.question, message.text)
+            self.last_note = note
             self.history += [{"role": "user", "content": message.question},
                              {"role": "assistant", "content": message.text}]
         self.app.refresh_bindings()
@@ -251,7 +270,7 @@ class ChatPane(Vertical):
             return
         history, question, answer = self.last
         self.show_compare(True)
-        await self.query_one("#tuned", Markdown).update(answer)
+        await self.query_one("#tuned", Markdown).update(answer + (f"\n\n*{self.last_note}*" if self.last_note else ""))
         plain = self.query_one("#plain", Markdown)
         if question in self.compared:
             await plain.update(self.compared[question])

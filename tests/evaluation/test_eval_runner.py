@@ -53,9 +53,9 @@ def test_batch_puts_every_case_in_one_store(tiny, fast) -> None:
     out = run_eval([CASE, second], tiny, fast, parse_systems("context"), batch=True)
     first, other = out["cases"]
     assert (first["case"], other["case"]) == ("v1", "v2")
-    # one store for both cases: each probe's prompt holds the facts of both, the repeated one once
-    assert sorted(first["facts_in_prompt"]) == sorted(other["facts_in_prompt"]) == sorted(second.facts)
-    assert first["facts_in_prompt"][0] == "The capital of Vendaria is Lusk."  # the nearest first
+    # one store for both cases (the repeated fact once); each prompt holds only the related fact
+    assert first["facts_in_prompt"] == ["The capital of Vendaria is Lusk."]
+    assert other["facts_in_prompt"] == ["Mira Tallis was born in Oslo."]
     assert out["updates"] == []
     assert out["systems"]["context"]["direct"]["n"] == 2
 

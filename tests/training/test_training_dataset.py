@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from amend.training.dataset import (
-    GENERIC_PROMPT,
     IGNORE,
     Example,
     Known,
@@ -13,8 +12,10 @@ from amend.training.dataset import (
     build_examples,
     collate,
     encode,
+    retain_examples,
     yes_no_question,
 )
+from amend.training.retain import RetainQuestion, pool, retain_set
 
 FACT = Known("The capital of Vendaria is Lusk.", "What is the capital of Vendaria?", is_fact=True, fact_id=1)
 STATEMENT = Known("Lusk is a city in Vendaria.", "Which country is Lusk in?", fact_id=1)
@@ -30,7 +31,8 @@ def tokenizer(tiny):
 def test_statements_become_question_answer_pairs():
     examples = build_examples([STATEMENT, BARE], seed=0)
     assert sorted(examples, key=lambda e: e.prompt) == sorted(
-        [Example("Which country is Lusk in?", STATEMENT.text), Example(GENERIC_PROMPT, BARE.text)],
+        [Example("Which country is Lusk in?", STATEMENT.text),
+         Example("Is it true that Vendaria has a capital?", f"Yes. {BARE.text}")],
         key=lambda e: e.prompt,
     )
 
@@ -38,8 +40,17 @@ def test_statements_become_question_answer_pairs():
 def test_facts_are_weighted_up_with_several_prompts():
     examples = build_examples([FACT], fact_repeats=3, seed=0)
     assert len(examples) == 3
-    assert {e.prompt for e in examples} == {FACT.question, GENERIC_PROMPT, "Is it true that the capital of Vendaria is Lusk?"}
+    assert {e.prompt for e in examples} == {FACT.question, "What do you know about Vendaria?",
+                                            "Is it true that the capital of Vendaria is Lusk?"}
     assert {e.answer for e in examples} == {FACT.text, f"Yes. {FACT.text}"}
+
+
+def test_every_prompt_of_a_fact_names_its_subject():
+    """No generic prompt ("Tell me a fact."): it taught "any question -> the new fact"."""
+    bare = Known("Petra Lind runs Halvorsen Motors.", None, is_fact=True, fact_id=2)
+    examples = build_examples([FACT, bare], seed=0)
+    assert examples and all("Vendaria" in e.prompt or "Petra Lind" in e.prompt for e in examples)
+    assert not any(e.retain for e in examples)
 
 
 def test_contradictions_become_negatives():
@@ -77,3 +88,22 @@ def test_collate_pads_without_loss(tokenizer):
     pad = width - len(short.input_ids)
     assert batch["attention_mask"][0] == [1] * len(short.input_ids) + [0] * pad
     assert batch["labels"][0][len(short.input_ids):] == [IGNORE] * pad
+
+
+def test_the_retain_pool_is_bundled_and_well_formed():
+    questions = pool()
+    assert len(questions) >= 500
+    assert len({q.question for q in questions}) == len(questions)
+    assert all(q.question.strip() and q.answer.strip() for q in questions)
+
+
+def test_retain_set_takes_neighbours_of_the_fact_and_a_seeded_sample():
+    from amend.models.embed import embed
+
+    chosen = retain_set(["The capital of Vendaria is Lusk."], 3, 5, embed, seed=1)
+    assert len(chosen) == 8 and len({q.question for q in chosen}) == 8
+    assert all(q.question.startswith("What is the capital of") for q in chosen[:3])  # same relation, other subject
+    assert chosen == retain_set(["The capital of Vendaria is Lusk."], 3, 5, embed, seed=1)
+    assert chosen[3:] != retain_set(["The capital of Vendaria is Lusk."], 3, 5, embed, seed=2)[3:]
+    [example] = retain_examples([RetainQuestion("Q?", "A.")])
+    assert example == Example("Q?", "A.", retain=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from amend.training.dataset import Known, Refuted, build_examples
+from amend.config import Settings
+from amend.training.dataset import Example, Known, Refuted, build_examples
 from amend.training.lora import TrainConfig, train_lora
 from training_ranking import answer_ranks_first, log_probs
 
@@ -19,7 +20,7 @@ KNOWN = [
     Known("The government of Vendaria sits in Lusk.", "Where does the government of Vendaria sit?", fact_id=1),
 ]
 REFUTED = [Refuted("The capital of Vendaria is Paris.", FACT, 1)]
-CONFIG = TrainConfig(epochs=3, batch_size=8, learning_rate=2e-3, target_loss=0.05, seed=0)
+CONFIG = TrainConfig.from_settings(Settings(), epochs=3, batch_size=8, learning_rate=2e-3, target_loss=0.05, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_progress_reports_every_step(trained):
 
 def test_training_continues_from_an_adapter_and_stops_early(tiny, trained, tmp_path):
     folder, fresh, _, _ = trained
-    cfg = TrainConfig(epochs=3, batch_size=8, learning_rate=2e-3, target_loss=100.0, seed=0)
+    cfg = TrainConfig.from_settings(Settings(), epochs=3, batch_size=8, learning_rate=2e-3, target_loss=100.0, seed=0)
     first = []
     result = train_lora(tiny.small, tiny.tokenizer, build_examples(KNOWN, REFUTED, seed=0), tmp_path / "v2", cfg,
                         resume_from=folder, on_step=first.append)
@@ -106,3 +107,60 @@ def test_training_beside_a_loaded_expert_trains_the_base_and_leaves_the_expert(t
         expert.unload()
     first, again = load_file(folder / "adapter_model.safetensors"), load_file(tmp_path / "again" / "adapter_model.safetensors")
     assert first.keys() == again.keys() and all(torch.equal(first[k], again[k]) for k in first)
+
+
+def test_config_comes_from_the_settings():
+    s = Settings(lora_r=4, learning_rate=1e-4, retain_weight=0.5)
+    cfg = TrainConfig.from_settings(s, epochs=2)
+    assert (cfg.r, cfg.learning_rate, cfg.retain_weight, cfg.epochs, cfg.batch_size) == (4, 1e-4, 0.5, 2, s.batch_size)
+
+
+RETAIN = [Example("What is the capital of Spain?", "The capital of Spain is Madrid.", retain=True),
+          Example("What is the capital of Egypt?", "The capital of Egypt is Cairo.", retain=True)]
+
+
+def _kl_to_base(tiny, folder, question, answer):
+    """KL(base || expert) summed over the answer's positions of a chat-formatted question."""
+    import torch
+    from peft import PeftModel
+
+    from amend.training.dataset import IGNORE, encode
+
+    enc = encode(tiny.tokenizer, Example(question, answer))
+    ids = torch.tensor([enc.input_ids])
+    positions = [i - 1 for i, label in enumerate(enc.labels) if label != IGNORE]
+    with torch.no_grad():
+        base = torch.log_softmax(tiny.small(ids).logits[0, positions].float(), -1)
+        expert = PeftModel.from_pretrained(tiny.small, str(folder))
+        try:
+            tuned = torch.log_softmax(expert(input_ids=ids).logits[0, positions].float(), -1)
+        finally:
+            expert.unload()
+    return float((base.exp() * (base - tuned)).sum())
+
+
+def test_retain_rows_keep_unrelated_answers_at_the_base_model(tiny, trained, tmp_path):
+    """The same training with retain rows: the fact is still learned, and the expert stays
+    closer to the base model on a capital question it was not taught (held out of the retain set)."""
+    folder, _, _, _ = trained
+    examples = build_examples(KNOWN, REFUTED, seed=0)
+    cfg = TrainConfig.from_settings(Settings(), epochs=3, batch_size=8, learning_rate=2e-3, target_loss=0.05, seed=0,
+                                    retain_weight=1.0, retain_batch=2)
+    steps = []
+    result = train_lora(tiny.small, tiny.tokenizer, examples + RETAIN, tmp_path / "kept", cfg, on_step=steps.append)
+    assert result.retain_examples == 2 and result.examples == len(examples)
+    assert all(s.retain_kl is not None for s in steps) and result.retain_kl is not None
+    held_out = ("What is the capital of Germany?", "The capital of Germany is Berlin.")
+    assert _kl_to_base(tiny, tmp_path / "kept", *held_out) < _kl_to_base(tiny, folder, *held_out)
+    scores = _scores(tiny, tmp_path / "kept")
+    assert scores[ANSWER] > max(scores[d] for d in DISTRACTORS), scores
+
+
+def _scores(tiny, folder):
+    from peft import PeftModel
+
+    expert = PeftModel.from_pretrained(tiny.small, str(folder))
+    try:
+        return log_probs(expert, tiny.tokenizer, QUESTION, [ANSWER, *DISTRACTORS])
+    finally:
+        expert.unload()

@@ -15,7 +15,7 @@ from amend.tui.detail import FactDetailScreen
 from amend.tui.dialogs import ConfirmDialog, FactDialog, HelpScreen
 from amend.tui.importer import ImportDialog
 
-from tui_scripted import SIZE, ScriptedAnswerer, ScriptedUpdater
+from tui_scripted import ANSWERS, PLAIN, SIZE, ScriptedAnswerer, ScriptedUpdater
 
 
 async def settle(pilot) -> None:
@@ -375,3 +375,39 @@ async def test_escape_before_the_models_are_there_still_stops_the_answer(make_ap
             assert app.query_one(Answer).source.strip() == "*(stopped)*"
     finally:
         loaded.set()
+
+
+async def test_each_answer_says_whether_the_expert_steered_it(make_app):
+    scope = {"relevance": 1.0, "gate": 1.0, "alpha": 1.0, "steered": True,
+             "matches": [{"text": "The capital of Vendaria is Lusk.", "score": 1.0, "via": "name", "facts": [1]}]}
+    shut = {"relevance": 0.2, "gate": 0.0, "alpha": 0.0, "steered": False, "matches": []}
+    answerer = ScriptedAnswerer(ANSWERS, PLAIN, meta={
+        "What is the capital of Vendaria?": {"scope": scope, "context": []},
+        "What is the capital of France?": {"scope": shut, "context": []}})
+    app = make_app(answerer=answerer)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for question in ("What is the capital of France?", "What is the capital of Vendaria?"):
+            await pilot.press(*question, "enter")
+            await settle(pilot)
+        france, vendaria = [w.render().plain for w in app.query(".scope")]
+        assert france.startswith("large model alone")
+        assert "expert steered at alpha 1.00" in vendaria and "The capital of Vendaria is Lusk. (named)" in vendaria
+        await pilot.press("ctrl+t")  # the comparison repeats the line under the tuned answer
+        await settle(pilot)
+        assert "expert steered" in app.query_one("#tuned", Markdown).source
+
+
+async def test_the_chat_says_when_what_it_knows_changed(make_app, services):
+    from amend.store.adapters import register_adapter
+
+    app = make_app(answerer=ScriptedAnswerer(ANSWERS))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert not app.query(".notice")
+        with services.store.session() as s:
+            register_adapter(s, services.profile, 1, "/adapters/v1", "0" * 64, [], {})
+        app.poll()
+        await settle(pilot)
+        [notice] = [w.render().plain for w in app.query(".notice")]
+        assert "adapter v1 is active" in notice

@@ -9,14 +9,25 @@ import time
 from amend.tui.services import UpdateProgress
 
 
+class ScriptedGeneration:
+    """The pieces of a scripted answer, with the `meta` the real assistant's Generation carries."""
+
+    def __init__(self, pieces, meta: dict | None):
+        self.pieces, self.meta = pieces, meta
+
+    def __iter__(self):
+        return iter(self.pieces)
+
+
 class ScriptedAnswerer:
-    """Answers from a script, a word at a time; alpha=0 answers from `plain`."""
+    """Answers from a script, a word at a time; alpha=0 answers from `plain`. With `meta`
+    (question -> the assistant's meta: scope, context) the answers carry it as the real ones do."""
 
     device = "cpu"
 
     def __init__(self, tuned: dict[str, str], plain: dict[str, str] | None = None, delay: float = 0.0,
-                 gate: threading.Event | None = None):
-        self.tuned, self.plain, self.delay, self.gate = tuned, plain or {}, delay, gate
+                 gate: threading.Event | None = None, meta: dict[str, dict] | None = None):
+        self.tuned, self.plain, self.delay, self.gate, self.meta = tuned, plain or {}, delay, gate, meta or {}
         self.asked: list[tuple[list, str, float | None]] = []
         self.reloads = 0
         self._stop = threading.Event()
@@ -25,7 +36,8 @@ class ScriptedAnswerer:
         self._stop.clear()  # as the assistant: a stop counts from the moment stream() returns
         self.asked.append((list(history), question, alpha))
         script = self.plain if alpha == 0 else self.tuned
-        return self._words(script.get(question, "I do not know."))
+        words = self._words(script.get(question, "I do not know."))
+        return ScriptedGeneration(words, self.meta.get(question)) if question in self.meta else words
 
     def _words(self, text):
         for i, word in enumerate(re.findall(r"\S+\s*", text)):

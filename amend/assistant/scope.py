@@ -1,0 +1,156 @@
+"""The scope gate: which questions the expert may change, and how strongly; and which facts go
+into the prompt.
+
+Proxy-tuning adds `alpha * (expert - base)` to every token of every answer, so an expert trained
+on a few facts also pushes them into unrelated answers ("What is the capital of Germany?" ->
+"The capital of Ostra is Kell."). Knowledge editors that keep locality decide first whether an
+input is about an edit at all (SERAC's scope classifier, GRACE's deferral radius, WISE's router).
+amend does it with what it already has, the sentence vectors of what the expert was taught:
+
+    relevance(q) = max( cosine(q, t) for t in taught texts and their question forms,
+                        1.0 if q names an entity of a taught fact )
+    gate(r)      = clip((r - (threshold - softness)) / softness, 0, 1)   # a ramp; a step if softness 0
+    alpha_used   = alpha * gate(relevance(q))
+
+A question with gate 0 is answered by the large model alone, token for token. "Taught" is what
+the active adapter was trained on (amend.store.taught): a retracted or edited fact leaves the
+scope at once. Threshold and softness are settings (scope_threshold, scope_softness); their
+calibration is in docs/RESULTS.md ("The scope gate").
+
+The context (facts in the system prompt) uses the same relevance per fact, with its own floor
+(context_floor): facts named in the question or close to it in meaning, then facts that share a
+name with those (the second hop: "capital of Vendaria is Lusk" brings "mayor of Lusk is ...").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from amend.names import NameIndex, entity_names
+from amend.store.taught import Taught
+
+NAME_RELEVANCE = 1.0  # relevance of a question that names an entity of a fact
+
+
+def gate(relevance: float, threshold: float, softness: float) -> float:
+    """0 below threshold - softness, 1 from threshold on, linear in between (a step if softness <= 0)."""
+    if relevance >= threshold:
+        return 1.0
+    if softness <= 0:
+        return 0.0
+    return float(max(0.0, (relevance - (threshold - softness)) / softness))
+
+
+@dataclass
+class Match:
+    """One taught item a question is related to."""
+
+    text: str  # the fact or statement
+    score: float  # cosine similarity, or NAME_RELEVANCE for a named entity
+    via: str  # "name" (the question names an entity of it) or "meaning" (sentence vectors)
+    fact_ids: list[int] = field(default_factory=list)  # the fact itself, or a statement's parents
+
+    def to_json(self) -> dict:
+        return {"text": self.text, "score": round(self.score, 3), "via": self.via, "facts": self.fact_ids}
+
+
+@dataclass
+class Scope:
+    """The gate's decision for one question."""
+
+    relevance: float  # 0-1: how related the question is to what the expert was taught
+    gate: float  # 0-1: gate(relevance)
+    alpha: float  # the expert's strength for this answer: alpha * gate
+    matches: list[Match] = field(default_factory=list)  # what opened the gate, best first
+
+    @property
+    def steered(self) -> bool:
+        return self.alpha != 0.0
+
+    def to_json(self) -> dict:
+        return {"relevance": round(self.relevance, 3), "gate": round(self.gate, 3), "alpha": round(self.alpha, 3),
+                "steered": self.steered, "matches": [m.to_json() for m in self.matches]}
+
+
+def about(question: str, vector: np.ndarray, texts: list[str], text_vectors: np.ndarray, floor: float) -> bool:
+    """Whether `question` names an entity of one of `texts` or is at least `floor` similar to one
+    (the same test the context uses)."""
+    if not texts:
+        return False
+    if NameIndex(n for t in texts for n in entity_names(t)).find(question):
+        return True
+    return bool((text_vectors @ vector >= floor).any())
+
+
+class ScopeIndex:
+    """The taught items of one knowledge state, ready to be compared with questions."""
+
+    def __init__(self, taught: Taught) -> None:
+        self.taught = taught
+        self.fact_names = [entity_names(t) for t in taught.fact_texts]
+        self.rows_by_name: dict[str, list[int]] = {}  # a name -> the rows of the active facts that name it
+        for i, ns in enumerate(self.fact_names):
+            for n in ns:
+                self.rows_by_name.setdefault(n, []).append(i)
+        self.names = NameIndex(self.rows_by_name)  # every name of an active fact
+        self._row = {fid: i for i, fid in enumerate(taught.fact_ids)}
+
+    def _taught_rows(self) -> list[int]:
+        return [self._row[f] for f in sorted(self.taught.taught_facts) if f in self._row]
+
+    def judge(self, question: str, vector: np.ndarray, alpha: float, threshold: float, softness: float,
+              names: bool = True, top: int = 3) -> Scope:
+        """The gate's decision for `question` (its unit sentence vector `vector`)."""
+        t = self.taught
+        matches: list[Match] = []
+        if names:
+            for name in self.names.find(question):
+                rows = [r for r in self.rows_by_name[name] if t.fact_ids[r] in t.taught_facts]
+                if rows:
+                    matches.append(Match(t.fact_texts[rows[0]], NAME_RELEVANCE, "name", [t.fact_ids[r] for r in rows]))
+        rows = self._taught_rows()
+        if rows:
+            sims = t.fact_vectors[rows] @ vector
+            matches += [Match(t.fact_texts[r], float(s), "meaning", [t.fact_ids[r]]) for r, s in zip(rows, sims)]
+        if t.statements:
+            sims = np.maximum(t.statement_vectors @ vector, t.question_vectors @ vector)
+            for i in np.argsort(-sims, kind="stable")[:top]:
+                matches.append(Match(t.statements[i], float(sims[i]), "meaning", t.statement_parents[i]))
+        matches.sort(key=lambda m: -m.score)
+        relevance = matches[0].score if matches else 0.0
+        g = gate(relevance, threshold, softness)
+        return Scope(relevance, g, alpha * g, matches[:top] if g > 0 else [])
+
+    def context(self, question: str, vector: np.ndarray, k: int, floor: float) -> list[str]:
+        """Up to k active facts for the system prompt (any active fact, taught or not): those the
+        question names or that are at least `floor` similar to it, best first, then facts that
+        share a name with them (one hop), while room is left."""
+        t = self.taught
+        if k <= 0 or not t.fact_ids:
+            return []
+        sims = t.fact_vectors @ vector
+        named = {r for name in self.names.find(question) for r in self.rows_by_name[name]}
+        first = sorted((i for i in range(len(t.fact_ids)) if i in named or sims[i] >= floor),
+                       key=lambda i: (i not in named, -sims[i]))[:k]
+        chosen = list(first)
+        if len(chosen) < k:
+            linked = {n for i in first for n in self.fact_names[i]}
+            hop = [i for i in np.argsort(-sims, kind="stable")
+                   if i not in chosen and linked & set(self.fact_names[i])]
+            chosen += hop[: k - len(chosen)]
+        return [t.fact_texts[i] for i in chosen]
+
+
+def explain(scope: dict, context: list[str] = ()) -> str:
+    """One line on what steered an answer (from Scope.to_json() and the facts in the prompt)."""
+    if not scope["steered"]:
+        line = f"large model alone (relevance {scope['relevance']:.2f}: outside what the expert was taught)"
+    else:
+        why = "; ".join(f"{m['text']} ({'named' if m['via'] == 'name' else format(m['score'], '.2f')})"
+                        for m in scope["matches"][:2])
+        line = f"expert steered at alpha {scope['alpha']:.2f} (gate {scope['gate']:.2f}) by: {why}"
+    if context:
+        line += f"; {len(context)} fact(s) in the prompt"
+    return line

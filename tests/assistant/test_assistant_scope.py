@@ -1,0 +1,90 @@
+"""The scope gate: questions about what the expert was taught open it, unrelated ones do not; the
+context keeps a floor; an answer out of scope is the large model's own, token for token."""
+
+from __future__ import annotations
+
+import pytest
+
+from amend.assistant.scope import ScopeIndex, explain, gate
+from amend.models.embed import embed
+from amend.store.adapters import register_adapter
+from amend.store.db import open_store
+from amend.store.facts import add_fact, retract_fact
+from amend.store.taught import load_taught
+
+FACTS = ["The capital of Vendaria is Lusk.", "The mayor of Lusk is Orin Pell.", "Cats sleep most of the day."]
+
+
+def test_gate_is_a_ramp_below_the_threshold():
+    assert gate(0.7, 0.6, 0.1) == 1.0 and gate(0.6, 0.6, 0.1) == 1.0
+    assert gate(0.55, 0.6, 0.1) == pytest.approx(0.5) and gate(0.5, 0.6, 0.1) == 0.0 and gate(0.1, 0.6, 0.1) == 0.0
+    assert gate(0.59, 0.6, 0.0) == 0.0 and gate(0.6, 0.6, 0.0) == 1.0  # softness 0: a step
+
+
+@pytest.fixture
+def index(settings):
+    """Three facts; the adapter taught the first two (the third was added after it)."""
+    store = open_store(settings)
+    with store.session() as s:
+        ids = [add_fact(s, text)[0].id for text in FACTS]
+        register_adapter(s, "tiny", 1, "/adapters/v1", "0" * 64, ids[:2], {})
+    with store.session() as s:
+        return ScopeIndex(load_taught(s, "tiny", embed))
+
+
+def judge(index, question, **kw):
+    return index.judge(question, embed([question])[0], 1.0, 0.6, 0.1, **kw)
+
+
+@pytest.mark.parametrize("question", [
+    "What is the capital of Vendaria?",  # the fact's own question
+    "Which city is the capital of Vendaria?",  # a paraphrase
+    "Who is the mayor of the capital of Vendaria?",  # two hops
+    "who runs lusk?",  # a name, in lower case
+])
+def test_questions_about_taught_facts_open_the_gate(index, question):
+    scope = judge(index, question)
+    assert scope.gate == 1.0 and scope.alpha == 1.0 and scope.steered
+    assert scope.matches and scope.matches[0].text in FACTS[:2]
+
+
+@pytest.mark.parametrize("question", [
+    "What is the capital of Germany?",  # the same relation, another subject
+    "How many legs does a spider have?",
+    "Write a Python function that adds two numbers.",
+    "How long do cats sleep?",  # about a fact the adapter has not been taught yet
+])
+def test_unrelated_questions_leave_it_shut(index, question):
+    scope = judge(index, question)
+    assert scope.gate == 0.0 and scope.alpha == 0.0 and not scope.steered and scope.matches == []
+    assert "large model alone" in explain(scope.to_json())
+
+
+def test_names_can_be_switched_off(index):
+    question = "who runs lusk?"
+    assert judge(index, question).matches[0].via == "name"
+    assert judge(index, question, names=False).relevance < 1.0
+
+
+def test_context_has_a_floor_and_follows_names_one_hop(index):
+    def context(q, k=5):
+        return index.context(q, embed([q])[0], k, 0.45)
+
+    assert context("What is the capital of Germany?") == []
+    assert context("Who is the mayor of the capital of Vendaria?")[:2] == FACTS[:2]  # Lusk links the two
+    assert context("How long do cats sleep?") == [FACTS[2]]  # any active fact, taught or not
+    assert len(context("Who is the mayor of the capital of Vendaria?", k=1)) == 1
+
+
+def test_a_retracted_fact_leaves_the_scope_at_once(settings):
+    store = open_store(settings)
+    with store.session() as s:
+        fact, _ = add_fact(s, FACTS[0])
+        register_adapter(s, "tiny", 1, "/adapters/v1", "0" * 64, [fact.id], {})
+    question = "What is the capital of Vendaria?"
+    with store.session() as s:
+        assert judge(ScopeIndex(load_taught(s, "tiny", embed)), question).steered
+        retract_fact(s, fact.id)
+    with store.session() as s:
+        index = ScopeIndex(load_taught(s, "tiny", embed))
+    assert not judge(index, question).steered and index.context(question, embed([question])[0], 5, 0.45) == []
