@@ -60,9 +60,9 @@ class Settings:
     top_p: float = 1.0  # nucleus sampling mass, after combining; 1 = off
     context: bool = False  # put the related facts into the system prompt (ask, chat); --context/--no-context
     context_facts: int = 5  # related facts put into the prompt at most
-    context_floor: float = 0.45  # a fact goes into the prompt only this similar to the question (or named in it)
+    context_floor: float = 0.6  # a fact goes into the prompt only this similar to the question (or named in it)
     # --- scope: which answers the expert may change (amend.assistant.scope) ---
-    scope_threshold: float = 0.6  # relevance (cosine; 1 if the question names an entity of a fact) for full strength
+    scope_threshold: float = 0.7  # relevance (cosine; 1 if the question names an entity of a fact) for full strength
     scope_softness: float = 0.1  # the gate ramps 0 -> 1 over this much relevance below the threshold; 0 = a step
     scope_names: bool = True  # a question that names an entity of a taught fact is in scope
     # --- deriving (deductive closure) ---

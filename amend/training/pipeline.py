@@ -154,7 +154,12 @@ class Update:
             return
         from amend.models.embed import embed
         from amend.training.dct.derive import judge_contradiction
+        from amend.training.judge import judge_is_trusted
 
+        def judge(a: str, b: str) -> float:
+            return judge_contradiction(self.lp, a, b)
+
+        key = getattr(self.lp.profile, self.lp.profile.scorer).key
         self.stage("supersede", "checking for contradicted facts")
         with self.store.session() as session:
             for fid in sorted(new):
@@ -164,7 +169,9 @@ class Update:
                 for other, sim in related_facts(session, fact.text, self.settings.related_k, embed, exclude_ids=[fid]):
                     if other.id > fid or other.status != "active" or sim < SUPERSEDE_MIN_SIMILARITY:
                         continue  # only an older fact about the same thing gives way to a newer one
-                    if judge_contradiction(self.lp, other.text, fact.text) > CONTRADICTION_THRESHOLD:
+                    if not judge_is_trusted(key, judge, CONTRADICTION_THRESHOLD):
+                        return  # a judge that cannot tell would throw away the user's facts (judge.py)
+                    if judge(other.text, fact.text) > CONTRADICTION_THRESHOLD:
                         supersede_fact(session, other.id, fid, f"contradicted by fact {fid}: {fact.text}")
                         self.result.superseded.append((other.id, fid))
 

@@ -33,7 +33,7 @@ def index(settings):
 
 
 def judge(index, question, **kw):
-    return index.judge(question, embed([question])[0], 1.0, 0.6, 0.1, **kw)
+    return index.judge(question, embed([question])[0], 1.0, 0.7, 0.1, **kw)
 
 
 @pytest.mark.parametrize("question", [
@@ -68,7 +68,7 @@ def test_names_can_be_switched_off(index):
 
 def test_context_has_a_floor_and_follows_names_one_hop(index):
     def context(q, k=5):
-        return index.context(q, embed([q])[0], k, 0.45)
+        return index.context(q, embed([q])[0], k, 0.6)
 
     assert context("What is the capital of Germany?") == []
     assert context("Who is the mayor of the capital of Vendaria?")[:2] == FACTS[:2]  # Lusk links the two
@@ -87,4 +87,4 @@ def test_a_retracted_fact_leaves_the_scope_at_once(settings):
         retract_fact(s, fact.id)
     with store.session() as s:
         index = ScopeIndex(load_taught(s, "tiny", embed))
-    assert not judge(index, question).steered and index.context(question, embed([question])[0], 5, 0.45) == []
+    assert not judge(index, question).steered and index.context(question, embed([question])[0], 5, 0.6) == []

@@ -171,13 +171,15 @@ def test_sigkill_loses_nothing_and_the_next_update_completes(tiny, fast, home, w
 
 def test_update_derives_supersedes_and_retrains_from_the_base(tiny, fast, monkeypatch):
     """The whole pipeline with DCT. tiny's contradiction judge cannot tell contradictions apart
-    (it gives about 0.2 to every pair), so the threshold is lowered to exercise supersession."""
+    (so amend does not trust it: test_training_judge.py); here it is trusted and the threshold
+    lowered to exercise supersession."""
     from amend.store.derived import accepted_statements
     from amend.store.facts import get_fact
-    from amend.training import pipeline
+    from amend.training import judge, pipeline
 
     settings, store = fast
     monkeypatch.setattr(pipeline, "CONTRADICTION_THRESHOLD", -1.0)  # every neighbour "contradicts"
+    monkeypatch.setattr(judge, "judge_is_trusted", lambda key, fn, threshold: True)
     old = add(store, FACT)
     [first] = run_pending(settings, lp=tiny, store=store)
     assert (first.mode, first.version, first.derived > 0) == ("full", 1, True)
