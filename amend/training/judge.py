@@ -1,12 +1,15 @@
-"""Whether a profile's contradiction judge can be trusted to supersede the user's facts.
+"""Whether a profile's contradiction judge can be trusted to supersede the user's facts, and where
+its line between "compatible" and "cannot both be true" lies.
 
-Supersession retracts an older fact on the judge's word ("cannot both be true" above 0.6), so a
-judge that cannot tell contradicting pairs from compatible ones would throw away the user's facts:
-SmolLM2-135M (the `tiny` profile) scores "Jonah Strand composed The Salt King." against "Jonah Strand
-was born in Lisbon." at 0.80 and two capitals of one country at 0.28. Before its first use in a
-process, the judge is checked on a few pairs whose answer is known (invented entities, never the
-evaluation's): it is trusted only if it puts every contradicting pair above the threshold and
-every compatible pair below it. An untrusted judge supersedes nothing; both facts stay active.
+Supersession retracts an older fact on the judge's word, so a judge that cannot tell
+contradicting pairs from compatible ones would throw away the user's facts: SmolLM2-135M (the
+`tiny` profile) scores "Jonah Strand composed The Salt King." against "Jonah Strand was born in
+Lisbon." at 0.80 and two capitals of one country at 0.28. And a fixed line does not fit every
+judge: Qwen2.5-Coder-1.5B puts two CEOs of one company at 0.53-0.55 and compatible pairs at
+0.39-0.47. So before its first use in a process the judge scores a few pairs whose answer is known
+(invented entities, never the evaluation's). If every contradicting pair scores above every
+compatible one, the judge is trusted and its line is the middle of that gap; otherwise it is not
+trusted, supersedes nothing, and both facts stay active.
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ CHECK_PAIRS = [
     ("Talon Mills makes paper.", "The CEO of Talon Mills is Jan Roe.", False),
 ]
 
-_trusted: dict[str, bool] = {}  # model key of the judge -> verdict, once per process
+_lines: dict[str, float | None] = {}  # model key of the judge -> its line (None: not trusted), once per process
 
 
-def judge_is_trusted(key: str, judge: Callable[[str, str], float], threshold: float) -> bool:
-    """Whether `judge(a, b)` (the probability that a and b cannot both be true) separates the
-    check pairs at `threshold`; computed once per judge model `key` in a process."""
-    if key not in _trusted:
-        scores = [(judge(a, b), contradicts) for a, b, contradicts in CHECK_PAIRS]
-        _trusted[key] = all((p > threshold) == contradicts for p, contradicts in scores)
-    return _trusted[key]
+def judge_line(key: str, judge: Callable[[str, str], float]) -> float | None:
+    """The score above which `judge(a, b)` (the probability that a and b cannot both be true)
+    is believed, or None if it does not separate the check pairs; once per judge model `key`."""
+    if key not in _lines:
+        contra = [judge(a, b) for a, b, c in CHECK_PAIRS if c]
+        compatible = [judge(a, b) for a, b, c in CHECK_PAIRS if not c]
+        _lines[key] = (min(contra) + max(compatible)) / 2 if min(contra) > max(compatible) else None
+    return _lines[key]

@@ -42,9 +42,6 @@ from amend.training import adapters as folders
 from amend.training.dataset import Known, Refuted, build_examples, retain_examples
 from amend.training.lora import StepReport, TrainConfig, TrainResult, train_lora
 
-# judge_contradiction above this: the new fact supersedes the old. Measured with qwen-coder's judge
-# (docs/DERIVATION.md): compatible pairs scored 0.39-0.58, contradicting pairs 0.61-0.75.
-CONTRADICTION_THRESHOLD = 0.6
 # neighbours less similar than this are not judged (facts that clash are about the same thing;
 # each judgement is two forwards of the scorer model, seconds with the large one on a CPU)
 SUPERSEDE_MIN_SIMILARITY = 0.4
@@ -154,7 +151,7 @@ class Update:
             return
         from amend.models.embed import embed
         from amend.training.dct.derive import judge_contradiction
-        from amend.training.judge import judge_is_trusted
+        from amend.training.judge import judge_line
 
         def judge(a: str, b: str) -> float:
             return judge_contradiction(self.lp, a, b)
@@ -169,9 +166,10 @@ class Update:
                 for other, sim in related_facts(session, fact.text, self.settings.related_k, embed, exclude_ids=[fid]):
                     if other.id > fid or other.status != "active" or sim < SUPERSEDE_MIN_SIMILARITY:
                         continue  # only an older fact about the same thing gives way to a newer one
-                    if not judge_is_trusted(key, judge, CONTRADICTION_THRESHOLD):
+                    line = judge_line(key, judge)  # the judge's own line, checked on known pairs
+                    if line is None:
                         return  # a judge that cannot tell would throw away the user's facts (judge.py)
-                    if judge(other.text, fact.text) > CONTRADICTION_THRESHOLD:
+                    if judge(other.text, fact.text) > line:
                         supersede_fact(session, other.id, fid, f"contradicted by fact {fid}: {fact.text}")
                         self.result.superseded.append((other.id, fid))
 

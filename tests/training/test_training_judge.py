@@ -5,28 +5,32 @@ from __future__ import annotations
 import pytest
 
 from amend.training import judge
-from amend.training.judge import CHECK_PAIRS, judge_is_trusted
+from amend.training.judge import CHECK_PAIRS, judge_line
 
 
 @pytest.fixture(autouse=True)
 def fresh(monkeypatch):
-    monkeypatch.setattr(judge, "_trusted", {})
+    monkeypatch.setattr(judge, "_lines", {})
 
 
-def test_a_judge_that_separates_the_pairs_is_trusted_once():
+def scripted(contradicting: float, compatible: float, calls: list | None = None):
+    def score(a, b):
+        if calls is not None:
+            calls.append((a, b))
+        return contradicting if next(c for x, y, c in CHECK_PAIRS if (x, y) == (a, b)) else compatible
+    return score
+
+
+def test_a_judge_that_separates_the_pairs_is_trusted_with_its_own_line():
     calls = []
-
-    def perfect(a, b):
-        calls.append((a, b))
-        return 0.9 if next(c for x, y, c in CHECK_PAIRS if (x, y) == (a, b)) else 0.1
-
-    assert judge_is_trusted("m", perfect, 0.6)
-    assert judge_is_trusted("m", perfect, 0.6) and len(calls) == len(CHECK_PAIRS)  # checked once per model
+    assert judge_line("m", scripted(0.56, 0.44, calls)) == pytest.approx(0.5)  # the middle of its gap
+    assert judge_line("m", scripted(0.56, 0.44, calls)) == pytest.approx(0.5)
+    assert len(calls) == len(CHECK_PAIRS)  # checked once per model and process
 
 
 def test_a_judge_that_cannot_tell_is_not_trusted():
-    assert not judge_is_trusted("always", lambda a, b: 0.9, 0.6)
-    assert not judge_is_trusted("never", lambda a, b: 0.1, 0.6)
+    assert judge_line("always", lambda a, b: 0.9) is None
+    assert judge_line("backwards", scripted(0.3, 0.7)) is None
 
 
 @pytest.mark.slow
@@ -34,4 +38,4 @@ def test_tinys_judge_is_not_trusted(tiny):
     """SmolLM2-135M's judge is near chance (its scores even run the wrong way on some pairs)."""
     from amend.training.dct.derive import judge_contradiction
 
-    assert not judge_is_trusted("tiny", lambda a, b: judge_contradiction(tiny, a, b), 0.6)
+    assert judge_line("tiny", lambda a, b: judge_contradiction(tiny, a, b)) is None

@@ -171,15 +171,14 @@ def test_sigkill_loses_nothing_and_the_next_update_completes(tiny, fast, home, w
 
 def test_update_derives_supersedes_and_retrains_from_the_base(tiny, fast, monkeypatch):
     """The whole pipeline with DCT. tiny's contradiction judge cannot tell contradictions apart
-    (so amend does not trust it: test_training_judge.py); here it is trusted and the threshold
-    lowered to exercise supersession."""
+    (so amend does not trust it: test_training_judge.py); here it is trusted with a line so low
+    that every neighbour "contradicts", to exercise supersession."""
     from amend.store.derived import accepted_statements
     from amend.store.facts import get_fact
-    from amend.training import judge, pipeline
+    from amend.training import judge
 
     settings, store = fast
-    monkeypatch.setattr(pipeline, "CONTRADICTION_THRESHOLD", -1.0)  # every neighbour "contradicts"
-    monkeypatch.setattr(judge, "judge_is_trusted", lambda key, fn, threshold: True)
+    monkeypatch.setattr(judge, "judge_line", lambda key, fn: -1.0)
     old = add(store, FACT)
     [first] = run_pending(settings, lp=tiny, store=store)
     assert (first.mode, first.version, first.derived > 0) == ("full", 1, True)
