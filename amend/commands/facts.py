@@ -131,8 +131,8 @@ def _write_list(rows, out, include_all: bool, width: int) -> int:
 @facts.command("list")
 @click.option("--all", "include_all", is_flag=True, help="Also retracted and superseded facts.")
 @click.option("--search", "-q", type=TEXT, default=None, metavar="Q", help="Only facts containing Q (any case).")
-@click.option("--limit", "-n", type=click.IntRange(min=0), default=None, metavar="N", help="At most N facts.")
-@click.option("--offset", type=click.IntRange(min=0), default=0, metavar="N", help="Skip the first N facts.")
+@click.option("--limit", "-n", type=click.IntRange(0, 2**63 - 1), default=None, metavar="N", help="At most N facts.")
+@click.option("--offset", type=click.IntRange(0, 2**63 - 1), default=0, metavar="N", help="Skip the first N facts.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of facts.")
 @click.option("--nl", "as_nl", is_flag=True, help="Print newline-delimited JSON: one fact a line.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV with a header (as `export` writes it).")
@@ -280,7 +280,7 @@ def import_(file: str, fmt: str | None, dry_run: bool, no_update: bool, keep_bot
 
     s = settings(profile=profile)
     with open_text(file) as source:  # the file's own problems come before the database is touched
-        big = (source.size or 0) > BIG_FILE
+        big = (source.size or 0) > BIG_FILE and sys.stderr.isatty()  # a bar for people, nothing in scripts
         try:
             with _open(s) as store, progress_bars(enabled=big) as report, store.session() as session:
                 result = import_facts(session, source, fmt=fmt, dry_run=dry_run, keep_both=keep_both,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
@@ -53,8 +53,10 @@ class Store:
             try:
                 yield session
                 session.commit()
-            except OperationalError as e:
+            except DatabaseError as e:
                 session.rollback()
+                if not isinstance(e, OperationalError) and type(e) is not DatabaseError:
+                    raise  # IntegrityError and the like: a bug, not the database's state
                 raise database_error(self.url, e, self.lock_timeout) from None
             except BaseException:
                 session.rollback()
@@ -70,7 +72,7 @@ class Store:
         self.dispose()
 
 
-def database_error(url: str, e: OperationalError, lock_timeout: float) -> StoreError:
+def database_error(url: str, e: DBAPIError, lock_timeout: float) -> StoreError:
     """One line for a database failure: DatabaseBusy when another process held a lock too long."""
     where = safe_url(url)
     if _is_locked(e):
@@ -129,8 +131,11 @@ def make_engine(url: str, lock_timeout: float = LOCK_TIMEOUT_S) -> Engine:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The Alembic revision the database is at (None for an empty database)."""
-    with engine.connect() as conn:
+    """The Alembic revision the database is at (None for an empty database).
+
+    A read: on SQLite it begins DEFERRED, so opening the store never waits for another writer.
+    """
+    with engine.execution_options(sqlite_begin="DEFERRED").connect() as conn:
         try:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         except OperationalError:
@@ -177,7 +182,7 @@ def open_store(settings, upgrade: bool = True) -> Store:
             from amend.store.migrate import upgrade_to_head
 
             upgrade_to_head(engine)
-    except OperationalError as e:
+    except DBAPIError as e:  # locked, unreachable, not a database at all, ...
         engine.dispose()
         if _is_locked(e):
             raise database_error(url, e, lock_timeout) from None

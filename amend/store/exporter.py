@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from amend.store.errors import StoreError
 from amend.store.facts import iter_facts
-from amend.store.formats import STDIO, csv_cell, detect_format, txt_line
+from amend.store.formats import FORMATS, STDIO, csv_cell, detect_format, txt_line
 from amend.store.printable import json_text, printable
 
 FIELDS = ("id", "text", "source", "status", "created", "updated")
@@ -74,13 +74,13 @@ def export_facts(session: Session, path: str | Path, fmt: str | None = None, inc
                  stdout: TextIO | None = None) -> int:
     """Write the active facts (every fact with include_all) to path; returns how many.
 
-    `-` writes to `stdout` (default sys.stdout), JSONL unless fmt says otherwise.
+    `-` writes to `stdout` (default sys.stdout); it, and a device or pipe whose name has no known
+    extension, get JSONL unless fmt says otherwise.
     """
     if str(path) == STDIO:
         fmt = detect_format(path, fmt or "jsonl")
         return write_records(map(fact_record, iter_facts(session, include_all)), stdout or sys.stdout, fmt)
     path = Path(path)
-    fmt = detect_format(path, fmt)
     name = printable(str(path))
     try:
         st = os.stat(path)  # follows a symbolic link to what it points to
@@ -90,7 +90,9 @@ def export_facts(session: Session, path: str | Path, fmt: str | None = None, inc
         raise StoreError(f"{name}: cannot write there ({_reason(e)})") from None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise StoreError(f"{name}: is a folder; name a file to write")
-    if st is not None and not stat.S_ISREG(st.st_mode):
+    stream = st is not None and not stat.S_ISREG(st.st_mode)  # a device or a named pipe (/dev/stdout)
+    fmt = detect_format(path, fmt or ("jsonl" if stream and path.suffix.lower() not in FORMATS else None))
+    if stream:
         with _open_stream(path, name) as f:
             return write_records(map(fact_record, iter_facts(session, include_all)), f, fmt)
 

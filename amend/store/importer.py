@@ -150,6 +150,9 @@ def _csv(lines) -> Iterator[Record]:
     if first is None:
         yield 1, None, None, "empty CSV file: expected a header with a \"text\" column"
         return
+    if first[2]:  # a header that cannot be read: no row can be
+        yield first[0], None, None, first[2]
+        return
 
     def feed():
         for n, line, err in itertools.chain([first], lines):

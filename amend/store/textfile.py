@@ -42,6 +42,7 @@ MAGIC = ((b"\x1f\x8b", "a gzip archive"), (b"PK\x03\x04", "a ZIP archive (an .xl
          (b"GIF8", "a GIF image"), (b"SQLite format 3\x00", "an SQLite database"), (b"\x7fELF", "a program"),
          (b"\xd0\xcf\x11\xe0", "an old Office document (.xls or .doc?)"))
 _ESCAPED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, kept by surrogateescape
+_CONTROL = bytes(sorted(set(range(32)) - set(b"\t\n\v\f\r\x1b")))  # control bytes text does not hold
 
 
 def _reason(e: OSError) -> str:
@@ -72,19 +73,22 @@ def sniff_encoding(name: str, head: bytes) -> tuple[str, str]:
     for magic, what in MAGIC:
         if head.startswith(magic):
             raise StoreError(f"{name}: {what}, not a text file; expected UTF-8 TXT, CSV or JSONL")
-    if b"\x00" not in head:
-        return "utf-8", "UTF-8"
-    wide = _wide_encoding(head)
-    if wide:
-        raise StoreError(f"{name}: looks like {wide} text without a byte order mark; amend reads UTF-8 "
-                         f"(convert it, e.g. iconv -f {wide} -t UTF-8)")
-    try:  # an incremental decoder accepts a character cut off at the end of the sniffed bytes
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        looks_text = head.count(b"\x00") <= 4
-    except UnicodeDecodeError:
-        looks_text = False
-    if not looks_text:
+    if b"\x00" in head:
+        wide = _wide_encoding(head)
+        if wide:
+            raise StoreError(f"{name}: looks like {wide} text without a byte order mark; amend reads UTF-8 "
+                             f"(convert it, e.g. iconv -f {wide} -t UTF-8)")
+    # Binary data is full of NUL and other control bytes and is not UTF-8; text has a few control
+    # bytes at most, on bad lines that import reports one by one (8-bit text is not UTF-8 either,
+    # but holds no control bytes). Many NULs alone also mean binary (/dev/zero).
+    few = max(4, len(head) // 100)
+    if head.count(0) > few:
         raise StoreError(f"{name}: not a text file (binary data); expected UTF-8 TXT, CSV or JSONL")
+    if len(head) - len(head.translate(None, _CONTROL)) > few:
+        try:  # an incremental decoder accepts a character cut off at the end of the sniffed bytes
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        except UnicodeDecodeError:
+            raise StoreError(f"{name}: not a text file (binary data); expected UTF-8 TXT, CSV or JSONL") from None
     return "utf-8", "UTF-8"
 
 
@@ -184,6 +188,8 @@ class TextSource:
             if not line:
                 return
             n += 1
+            if line.startswith("\ufeff"):  # a byte order mark inside: files joined with cat
+                line = line[1:]
             bad = None if line.isascii() else _ESCAPED.search(line)
             if bad is None:
                 yield n, line, None
