@@ -14,6 +14,7 @@ the session raises one StoreError line instead of a driver traceback: DatabaseBu
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +24,6 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from amend.store.errors import DatabaseBusy, StoreError
 
@@ -160,7 +160,16 @@ def _revision_once_unlocked(engine: Engine, lock_timeout: float) -> str | None:
     cases (another process switching a fresh file to WAL, or recovering its WAL index); when it
     did wait, the time is used up and there is no second try.
     """
-    for attempt in Retrying(retry=retry_if_exception(_is_locked), stop=stop_after_delay(lock_timeout),
+    started = time.monotonic()
+    try:
+        return current_revision(engine)
+    except OperationalError as e:
+        if not _is_locked(e):
+            raise
+    from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential  # rarely needed
+
+    left = max(0.0, lock_timeout - (time.monotonic() - started))
+    for attempt in Retrying(retry=retry_if_exception(_is_locked), stop=stop_after_delay(left),
                             wait=wait_exponential(0.05, max=1), reraise=True):
         with attempt:
             return current_revision(engine)
