@@ -12,7 +12,10 @@ devices, odd ids) as subprocesses with a timeout. Prints JSON counts:
 - hangs: still running after the timeout;
 - partial_writes: the database (file and WAL) changed although the command failed;
 - not_one_line: a failure whose stderr is not FILE:LINE lines plus one `Error:` line;
-- wrong_outcome: a case with a known outcome (e.g. an unclosed CSV quote must fail) that differed.
+- wrong_outcome: a case with a known outcome (e.g. an unclosed CSV quote must fail) that differed;
+- examples: how many of issue 13's examples were tried again, each with a check of what must
+  hold (an unclosed quote on line 10,000 fails at that line, CR-only TXT imports three facts,
+  `facts list` prints escapes, `CAFÉ` finds "Café", export keeps `#` and defuses `=`, ...).
 
     python benchmarks/bad_input_sweep.py [--files 1200] [--seed 0] [--timeout 30]
 """
@@ -242,6 +245,12 @@ def run(args: list, timeout: int, env: dict, stdin=subprocess.DEVNULL, input: by
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def sweep_special(folder: Path, home: Path, timeout: int, env: dict, counts: Counter, failures: list) -> None:
     fifo = folder / "pipe.txt"
     os.mkfifo(fifo)
@@ -251,7 +260,7 @@ def sweep_special(folder: Path, home: Path, timeout: int, env: dict, counts: Cou
     (folder / "file.txt").write_text("x\n")
     (folder / os.fsdecode(b"caf\xe9.txt")).write_text("A fact from a Latin-1 file name.\n")
     huge = "99999999999999999999"
-    cases = [  # (name, argv, stdin bytes or None, expected: "fail", "ok" or "any")
+    cases = [  # (name, argv, stdin bytes or None, expected: "fail", "ok", "any" or a check of (code, out, err))
         ("fifo_no_writer", ["facts", "import", str(fifo), "--no-update"], None, "fail"),
         ("dev_stdin_pipe", ["facts", "import", "/dev/stdin", "--no-update"], b"From a pipe.\n", "ok"),
         ("dash_stdin", ["facts", "import", "-", "--no-update"], b'{"text": "From stdin."}\n', "ok"),
@@ -283,7 +292,39 @@ def sweep_special(folder: Path, home: Path, timeout: int, env: dict, counts: Cou
         ("edit_retracted", ["facts", "edit", "1", "New text for it.", "--no-update"], None, "fail"),
         ("dash_dash_fact", ["facts", "add", "--no-update", "--", "-5 degrees is the record."], None, "ok"),
         ("negative_text", ["facts", "add", "-5 degrees is the coldest day.", "--no-update"], None, "ok"),
+        # the issue's other examples, each with what must hold
+        ("csv_unclosed_at_10000", ["facts", "import", str(folder / "q.csv"), "--no-update"], None,
+         lambda code, out, err: code == 1 and ":10000: malformed CSV: unclosed quote" in err),
+        ("txt_cr_only", ["facts", "import", str(folder / "cr.txt"), "--no-update"], None,
+         lambda code, out, err: code == 0 and out.startswith("imported 3 facts")),
+        ("source_10mb", ["facts", "import", str(folder / "src.jsonl"), "--no-update"], None,
+         lambda code, out, err: code == 1 and "longer than 1,000,000 characters" in err),
+        ("utf16_short_no_bom", ["facts", "import", str(folder / "u16.txt"), "--no-update"], None,
+         lambda code, out, err: code == 1 and "UTF-16-LE" in err and "NUL" not in err),
+        ("escapes_listed_escaped", ["facts", "list"], None,
+         lambda code, out, err: code == 0 and "\x1b" not in out and "\\x1b[31m" in out),
+        ("search_unicode_case", ["facts", "list", "-q", "CAFÉ"], None,
+         lambda code, out, err: code == 0 and "Café au lait" in out),
+        ("list_limit_nl", ["facts", "list", "-n", "1", "--nl"], None,
+         lambda code, out, err: code == 0 and len(out.splitlines()) == 1 and json.loads(out)["id"]),
+        ("add_json", ["facts", "add", "A fact in JSON.", "--json", "--no-update"], None,
+         lambda code, out, err: code == 0 and json.loads(out)["job"] > 0),
+        ("export_csv_formulas", ["facts", "export", str(folder / "out.csv")], None,
+         lambda code, out, err: code == 0 and "\"'=SUM(A1:A9) is a formula\"" in (folder / "out.csv").read_text()),
+        ("export_txt_hash", ["facts", "export", str(folder / "out.txt")], None,
+         lambda code, out, err: code == 0 and "\\#hashtag fact" in (folder / "out.txt").read_text()),
+        ("txt_round_trip", ["facts", "import", str(folder / "out.txt"), "--dry-run"], None,
+         lambda code, out, err: code == 0 and out.startswith("would import 0 facts")),
+        ("export_umask", ["facts", "export", str(folder / "mode.jsonl")], None,
+         lambda code, out, err: code == 0 and (folder / "mode.jsonl").stat().st_mode & 0o777 == 0o666 & ~_umask()),
     ]
+    lines = ["text"] + [f"Fact number {i}" for i in range(2, 10_000)] + ['"never closed, at all', "more"]
+    (folder / "q.csv").write_text("\n".join(lines) + "\n")
+    (folder / "cr.txt").write_bytes(b"One CR fact\rTwo CR fact\rThree CR fact\r")
+    (folder / "src.jsonl").write_text(json.dumps({"text": "ok fact", "source": "s" * 10_000_000}) + "\n")
+    (folder / "u16.txt").write_bytes("Kell\n".encode("utf-16-le"))
+    for text in ("Kell is \x1b[31mred\x1b[0m", "Café au lait is hot.", "=SUM(A1:A9) is a formula", "#hashtag fact"):
+        run(["facts", "add", text, "--no-update"], timeout, env)
     os.mkfifo(fifo.with_suffix(".jsonl"))
     run(["facts", "add", "Retracted later.", "--no-update"], timeout, env)
     run(["facts", "retract", "1", "--no-update"], timeout, env)
@@ -305,7 +346,16 @@ def sweep_special(folder: Path, home: Path, timeout: int, env: dict, counts: Cou
         if code == 1 and not one_line(err):
             counts["not_one_line"] += 1
             failures.append({"case": name, "problem": "stderr: " + err[:300]})
-        if expected != "any" and (expected == "fail") != (code != 0):
+        if callable(expected):
+            counts["examples"] += 1
+            try:
+                held = expected(code, out, err)
+            except Exception:  # noqa: BLE001 - a check that cannot even be made failed
+                held = False
+            if not held:
+                counts["wrong_outcome"] += 1
+                failures.append({"case": name, "problem": f"exit {code}: {out.strip()[:150]} {err.strip()[:150]}"})
+        elif expected != "any" and (expected == "fail") != (code != 0):
             counts["wrong_outcome"] += 1
             failures.append({"case": name, "problem": f"exit {code}, expected {expected}: {err.strip()[:200]}"})
         counts[f"special_seconds_max"] = max(counts["special_seconds_max"], round(time.monotonic() - started))
