@@ -43,6 +43,15 @@ def _open(s=None):
     return open_store(s or settings())
 
 
+def _stdout():
+    """sys.stdout, or one line saying it is closed (`amend ... >&-` leaves it None)."""
+    if sys.stdout is None:
+        from amend.errors import UserError
+
+        raise UserError("standard output is closed: nothing can be written")
+    return sys.stdout
+
+
 def _show(text: str | None) -> str:
     from amend.store.printable import printable
 
@@ -147,7 +156,7 @@ def list_(include_all: bool, search: str | None, limit: int | None, offset: int,
     from amend.store.printable import json_text
     from amend.store.schema import Fact
 
-    out = sys.stdout
+    out = _stdout()
     with _open() as store, store.session(write=False) as session:
         rows = iter_facts(session, include_all=include_all, search=search, limit=limit, offset=offset)
         if as_csv:
@@ -318,7 +327,9 @@ def export(file: str, fmt: str | None, include_all: bool) -> None:
     from amend.store.formats import STDIO
 
     to_stdout = file == STDIO
-    out = _TerminalSafe(sys.stdout) if to_stdout and sys.stdout.isatty() else sys.stdout
+    out = _stdout() if to_stdout else None
+    if out is not None and out.isatty():
+        out = _TerminalSafe(out)
     with _open() as store, store.session(write=False) as session:
         count = export_facts(session, file, fmt=fmt, include_all=include_all, stdout=out)
     where = "standard output" if to_stdout else _show(file)
