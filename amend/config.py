@@ -78,7 +78,7 @@ class Settings:
     # profiles declared in config.toml: name -> table (see amend.models.profiles)
     user_profiles: dict[str, dict] = field(default_factory=dict, compare=False, repr=False)
 
-    # --- the store's waits (issue 13) ---
+    # --- the store ---
     lock_timeout: float = 60.0  # seconds a write waits for another process's lock, then one-line error
 
     @property
