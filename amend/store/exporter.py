@@ -97,6 +97,9 @@ def export_facts(session: Session, path: str | Path, fmt: str | None = None, inc
             return write_records(map(fact_record, iter_facts(session, include_all)), f, fmt)
 
     target = Path(os.path.realpath(path))  # write through symbolic links (a dangling one too)
+    database = session.get_bind().url.database if session.get_bind().dialect.name == "sqlite" else None
+    if database and str(target) in {os.path.realpath(database) + end for end in ("", "-wal", "-shm", "-journal")}:
+        raise StoreError(f"{name}: is amend's database; export to another file")
     try:
         folder = os.stat(target.parent)
     except FileNotFoundError:

@@ -92,6 +92,12 @@ def test_places_that_cannot_be_written(facts, tmp_path):
                           (tmp_path / "f.xlsx", "cannot tell the format")):
         with pytest.raises(StoreError, match=message):
             export(facts, path)
+    if facts.url.startswith("sqlite"):
+        database = facts.url.removeprefix("sqlite:///")
+        before = open(database, "rb").read()
+        with pytest.raises(StoreError, match="is amend's database"):
+            export(facts, database, fmt="jsonl")
+        assert open(database, "rb").read() == before
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes everywhere")
