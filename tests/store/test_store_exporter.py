@@ -129,3 +129,12 @@ def test_a_failed_export_leaves_the_old_file(facts, tmp_path, monkeypatch):
         export(facts, target)
     assert target.read_text() == "old content\n"
     assert [p.name for p in target.parent.iterdir()] == ["facts.txt"]
+
+
+def test_permission_denied_is_one_line_as_root_too(facts, tmp_path, monkeypatch):
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(exporter.os, "open", denied)
+    with pytest.raises(StoreError, match="out.txt: cannot write there \\(permission denied\\)"):
+        export(facts, tmp_path / "out.txt")

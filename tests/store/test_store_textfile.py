@@ -169,3 +169,12 @@ def test_standard_input_that_is_a_terminal_is_refused(monkeypatch):
     with pytest.raises(StoreError, match="standard input is a terminal"):
         open_text("-")
     os.close(parent)
+
+
+def test_permission_denied_is_one_line_as_root_too(tmp_path, monkeypatch):
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(textfile.os, "open", denied)
+    with pytest.raises(StoreError, match="f.txt: cannot read it \\(permission denied\\)"):
+        open_text(tmp_path / "f.txt")
