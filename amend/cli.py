@@ -1,9 +1,13 @@
 """The `amend` command (also `python -m amend`): the root group and its subcommands.
 
-A UserError raised anywhere below becomes one line on stderr and exit code 1, never a traceback.
+A UserError raised anywhere below becomes one line on stderr (control characters escaped) and
+its exit code (1; 75 for a busy database, see amend.errors), never a traceback; click's usage
+errors exit with 2.
 """
 
 from __future__ import annotations
+
+import sys
 
 import click
 
@@ -25,7 +29,11 @@ class AmendGroup(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as e:
-            raise click.ClickException(str(e)) from None
+            from amend.store.printable import printable
+
+            error = click.ClickException(printable(str(e)))
+            error.exit_code = e.exit_code
+            raise error from None
 
 
 @click.group(cls=AmendGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,4 +63,7 @@ cli.add_command(update_cmd.worker)
 
 
 def main() -> None:
+    for stream in (sys.stdout, sys.stderr):  # a character the terminal's encoding lacks is escaped, not fatal
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     cli(prog_name="amend")

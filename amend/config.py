@@ -88,6 +88,9 @@ class Settings:
     # profiles declared in config.toml: name -> table (see amend.models.profiles)
     user_profiles: dict[str, dict] = field(default_factory=dict, compare=False, repr=False)
 
+    # --- the store ---
+    lock_timeout: float = 60.0  # seconds a write waits for another process's lock, then one-line error
+
     @property
     def db_url(self) -> str:
         """The database to open: database_url, or the SQLite file in the home."""

@@ -47,3 +47,29 @@ def test_models_list_shows_every_profile(tiny) -> None:
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert {"tiny", "qwen-coder"} <= set(rows)
     assert rows["tiny"]["pulled"] and rows["tiny"]["bytes"] > 100e6
+
+
+def test_shell_completion_as_the_readme_says() -> None:
+    runner = CliRunner()
+    script = runner.invoke(cli, [], prog_name="amend", env={"_AMEND_COMPLETE": "bash_source"})
+    assert script.exit_code == 0 and "_amend_completion" in script.output
+    words = runner.invoke(cli, [], prog_name="amend",
+                          env={"_AMEND_COMPLETE": "bash_complete", "COMP_WORDS": "amend facts l", "COMP_CWORD": "2"})
+    assert words.output.split() == ["plain,list"]
+
+
+def test_a_user_error_keeps_its_exit_code() -> None:
+    from amend.errors import UserError
+
+    class Busy(UserError):
+        exit_code = 75
+
+    @cli.command("fail-for-test", hidden=True)
+    def fail() -> None:
+        raise Busy("held \x1b[31m elsewhere")
+
+    try:
+        result = CliRunner().invoke(cli, ["fail-for-test"])
+    finally:
+        cli.commands.pop("fail-for-test")
+    assert (result.exit_code, result.stderr) == (75, "Error: held \\x1b[31m elsewhere\n")

@@ -5,6 +5,6 @@ Never imports torch: store commands start fast.
 """
 
 from amend.store.db import Store, open_store
-from amend.store.errors import DuplicateFact, InvalidFact, NotFound, StoreError
+from amend.store.errors import DatabaseBusy, DuplicateFact, InvalidFact, NotFound, StoreError
 
-__all__ = ["DuplicateFact", "InvalidFact", "NotFound", "Store", "StoreError", "open_store"]
+__all__ = ["DatabaseBusy", "DuplicateFact", "InvalidFact", "NotFound", "Store", "StoreError", "open_store"]

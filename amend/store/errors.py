@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amend.errors import UserError
+from amend.errors import EXIT_TEMPORARY, UserError
 
 
 class StoreError(UserError):
@@ -18,8 +18,14 @@ class DuplicateFact(StoreError):
 
 
 class InvalidFact(StoreError):
-    """The text cannot be a fact: empty, too long, or containing a NUL byte."""
+    """The text (or source) cannot be stored: empty, too long, not valid Unicode, a NUL byte, no words."""
 
 
 class NotFound(StoreError):
     """No row with the id given."""
+
+
+class DatabaseBusy(StoreError):
+    """Another process held the database longer than the lock timeout; trying again can work."""
+
+    exit_code = EXIT_TEMPORARY

@@ -1,4 +1,7 @@
-"""A fact's details: its earlier texts and the statements derived from it (with their parents)."""
+"""A fact's details: its earlier texts and the statements derived from it (with their parents).
+
+Texts are shown with control characters escaped (amend.store.printable) and markup escaped.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,14 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label, Static
 
+from amend.store.printable import printable
 from amend.tui.data import FactDetail, StatementRow
 from amend.tui.dialogs import Dialog
+
+
+def _safe(text: str) -> str:
+    """A text for markup: control characters and markup escaped."""
+    return escape(printable(text))
 
 
 class FactDetailScreen(Dialog):
@@ -31,15 +40,15 @@ class FactDetailScreen(Dialog):
     def compose(self) -> ComposeResult:
         f = self.detail.fact
         about = [f"[b]Fact #{f.id}[/b] ({f.status}{f' by #{f.superseded_by}' if f.superseded_by else ''})",
-                 escape(f.text)]
+                 _safe(f.text)]
         if f.source:
-            about.append(f"source: {escape(f.source)}")
+            about.append(f"source: {_safe(f.source)}")
         if f.reason:
-            about.append(f"reason: {escape(f.reason)}")
+            about.append(f"reason: {_safe(f.reason)}")
         about.append("")
         if self.detail.history:
             about.append("[b]Earlier texts[/b] (oldest first)")
-            about += [f"  {i}. {escape(t)}" for i, t in enumerate(self.detail.history, 1)]
+            about += [f"  {i}. {_safe(t)}" for i, t in enumerate(self.detail.history, 1)]
         else:
             about.append("[b]Earlier texts[/b]: none (never edited)")
         with Vertical():
@@ -61,7 +70,7 @@ class FactDetailScreen(Dialog):
         table.add_column("Statement", width=max(20, box - 28 - 8 - 2))  # other columns, cell padding, scrollbar
         for s in self.detail.statements:
             accepted = Text("yes", style="green") if s.accepted else Text("no", style="red")
-            table.add_row(s.kind, f"{s.p_true:.2f}", accepted, Text(s.text), key=str(s.id))
+            table.add_row(s.kind, f"{s.p_true:.2f}", accepted, Text(printable(s.text)), key=str(s.id))
         if self.detail.statements:
             table.focus()
             self._show_parents(self.detail.statements[0])
@@ -73,8 +82,8 @@ class FactDetailScreen(Dialog):
                 self._show_parents(s)
 
     def _show_parents(self, s: StatementRow) -> None:
-        lines = [f"[b]{escape(s.text)}[/b] (truth {'true' if s.truth else 'false'})"]
-        lines += [f"  from #{p.id} ({p.status}): {escape(p.text)}" for p in s.parents]
+        lines = [f"[b]{_safe(s.text)}[/b] (truth {'true' if s.truth else 'false'})"]
+        lines += [f"  from #{p.id} ({p.status}): {_safe(p.text)}" for p in s.parents]
         self.query_one("#parents", Static).update("\n".join(lines))
 
     def action_close(self) -> None:

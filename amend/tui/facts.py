@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.widgets import DataTable, Input, Label, Switch
 
+from amend.store.printable import printable
 from amend.tui import data
 
 STATUS_STYLE = {"active": "green", "retracted": "red", "superseded": "yellow"}
@@ -104,5 +105,6 @@ class FactsPane(Vertical):
 
 
 def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
+    """One line of at most width cells: whitespace runs become a space, controls are escaped."""
+    text = printable(" ".join(text.split()))
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -161,3 +161,77 @@ def test_threads_share_one_store(store):
     assert errors == []
     with store.session(write=False) as s:
         assert len(list_facts(s)) == 75
+
+
+SQLITE_HOLDER = """
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+c.execute("DELETE FROM jobs WHERE id < 0")
+print("held", flush=True)
+sys.stdin.read()  # until the test closes our stdin
+"""
+
+
+@pytest.fixture
+def held(db_url, monkeypatch):
+    """A store with lock_timeout 0.3 s, and a function that makes another process hold its write lock."""
+    from contextlib import contextmanager
+
+    from amend.config import load_settings
+    from amend.store.facts import FACTS_LOCK
+
+    monkeypatch.setenv("AMEND_LOCK_TIMEOUT", "0.3")
+    store = open_store(load_settings())
+
+    @contextmanager
+    def hold():
+        if db_url.startswith("sqlite"):
+            holder = subprocess.Popen([sys.executable, "-c", SQLITE_HOLDER, db_url.removeprefix("sqlite:///")],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            assert holder.stdout.readline() == "held\n"
+            try:
+                yield
+            finally:
+                holder.stdin.close()
+                holder.wait()
+        else:  # writers of facts queue on an advisory lock
+            other = make_engine(db_url)
+            with other.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": FACTS_LOCK})
+                yield
+            other.dispose()
+
+    yield store, hold
+    store.dispose()
+
+
+def test_a_held_database_is_one_line_after_the_lock_timeout(held):
+    import time
+
+    from amend.store.errors import DatabaseBusy
+
+    store, hold = held
+    with store.session() as s:
+        add_fact(s, "Before the lock")
+    with hold():
+        started = time.monotonic()
+        with pytest.raises(DatabaseBusy, match="is busy: another process held it for over 0.3 s") as e:
+            with store.session() as s:
+                add_fact(s, "While it is held")
+        assert e.value.exit_code == 75 and "\n" not in str(e.value)
+        assert time.monotonic() - started < 20  # bounded (0.3 s, plus a loaded machine)
+        with store.session(write=False) as s:  # readers never wait
+            assert [f.text for f in list_facts(s)] == ["Before the lock"]
+    with store.session() as s:
+        add_fact(s, "After the lock")
+        assert len(list_facts(s)) == 2
+
+
+def test_a_file_that_is_not_a_database(monkeypatch, home):
+    from amend.config import load_settings
+
+    (home / "junk.db").write_text("not a database at all\n" * 100)
+    monkeypatch.setenv("AMEND_DATABASE_URL", f"sqlite:///{home / 'junk.db'}")
+    with pytest.raises(StoreError, match="cannot open the database .*junk.db: file is not a database"):
+        open_store(load_settings())

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from amend.errors import UserError
 from amend.store.errors import DuplicateFact, InvalidFact, NotFound, StoreError
-from amend.store.facts import (active_facts, add_fact, edit_fact, get_fact, list_facts, restore_fact,
+from amend.store.facts import (active_facts, add_fact, edit_fact, get_fact, iter_facts, list_facts, restore_fact,
                                retract_fact, supersede_fact)
 from amend.store.schema import Fact, Job, normalize
 
@@ -176,3 +176,75 @@ def test_unicode_round_trip(store):
         fact, _ = add_fact(s, "Ελλάδα: 東京 is 🙂")
     with store.session() as s:
         assert get_fact(s, fact.id).text == "Ελλάδα: 東京 is 🙂"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("caf\udce9", r"fact is not valid UTF-8 \(byte 0xE9\)"),
+    ("lone \ud800 surrogate", r"fact contains a lone surrogate \(\\ud800\)"),
+    ("--", "no words"),
+    ("…", "no words"),
+])
+def test_texts_no_database_can_store(store, text, message):
+    with store.session() as s:
+        with pytest.raises(InvalidFact, match=message):
+            add_fact(s, text)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("s\x00", "source contains a NUL byte"), ("s" * 501, "source is 501 characters long"),
+    ("\udcff", r"source is not valid UTF-8 \(byte 0xFF\)"),
+])
+def test_sources_are_checked_like_texts(store, source, message):
+    with store.session() as s:
+        with pytest.raises(InvalidFact, match=message):
+            add_fact(s, "Kell is cold", source=source)
+        fact, _ = add_fact(s, "Kell is cold", source="  " + "s" * 500 + "  ")
+        assert fact.source == "s" * 500
+        assert add_fact(s, "Dell is warm", source="   ")[0].source is None
+
+
+@pytest.mark.parametrize("fact_id", [0, -1, 2**63, 10**20])
+def test_ids_no_fact_can_have(store, fact_id):
+    with store.session() as s:
+        with pytest.raises(NotFound, match=f"no fact with id {fact_id}"):
+            get_fact(s, fact_id)
+
+
+def test_only_an_active_fact_is_edited(store):
+    with store.session() as s:
+        a, _ = add_fact(s, "Kell is cold")
+        b, _ = add_fact(s, "Dell is warm")
+        retract_fact(s, a.id)
+        supersede_fact(s, b.id, a.id, "moved")
+    with store.session() as s:
+        with pytest.raises(StoreError, match=f"fact {a.id} is retracted; restore it first"):
+            edit_fact(s, a.id, "Kell is warm")
+        with pytest.raises(StoreError, match=f"fact {b.id} is superseded by fact {a.id}; restore it first"):
+            edit_fact(s, b.id, "Dell is hot")
+        jobs = count(s, Job)
+    with store.session() as s:
+        restore_fact(s, a.id)
+        edit_fact(s, a.id, "Kell is warm")
+        assert count(s, Job) == jobs + 2
+
+
+def test_search_ignores_case_in_any_script(store):
+    with store.session() as s:
+        for t in ["Café Ümlaut is open", "ΣΟΦΊΑ lives in Αθήνα", "Kell is cold"]:
+            add_fact(s, t)
+    with store.session() as s:
+        assert [f.text for f in list_facts(s, search="CAFÉ ümlaut")] == ["Café Ümlaut is open"]
+        assert [f.text for f in list_facts(s, search="σοφία")] == ["ΣΟΦΊΑ lives in Αθήνα"]
+        assert [f.text for f in list_facts(s, search="αθήνα")] == ["ΣΟΦΊΑ lives in Αθήνα"]
+
+
+def test_iter_facts_streams_pages(store):
+    with store.session() as s:
+        for i in range(12):
+            add_fact(s, f"Fact number {i}")
+        retract_fact(s, 3)
+    with store.session(write=False) as s:
+        assert [r.id for r in iter_facts(s, limit=4)] == [1, 2, 4, 5]
+        assert [r.id for r in iter_facts(s, limit=3, offset=9)] == [11, 12]
+        assert [(r.id, r.status) for r in iter_facts(s, include_all=True, limit=1, offset=2)] == [(3, "retracted")]
+        assert [r.text for r in iter_facts(s, search="NUMBER 1")] == ["Fact number 1", "Fact number 10", "Fact number 11"]

@@ -109,3 +109,95 @@ def test_random_jsonl(store, tmp_path, records, ascii_only):
              for t, s in records]
     path.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
     check(store, path, expected(records, snapshot(store)[2]))
+
+
+# --- malformed files of every format through the `amend` command (the issue's property) ---
+
+WORDS = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyzÄéß東 0123456789"), min_size=1, max_size=24).filter(
+    lambda t: any(c.isalnum() for c in t))
+COMMON_BAD = {  # kind -> (line of any format holding a bad text, what the error says)
+    "nul": ("nul \x00 inside", "NUL byte"),
+    "too_long": ("x" * 2001, "2001 characters long"),
+    "no_words": ("?!", "no words"),
+}
+RAW_BAD = {  # kind -> (raw bytes that stand in for the text, what the error says)
+    "latin1": ("café".encode("latin-1"), "invalid UTF-8"),
+    "encoded_surrogate": (b"\xed\xa0\x80 x", "invalid UTF-8"),
+}
+JSONL_BAD = {
+    "truncated": (b'{"text": "cut', "malformed JSON"), "array": (b"[1, 2]", "expected a JSON object"),
+    "no_text": (b'{"source": "s"}', 'missing "text"'), "not_string": (b'{"text": 5}', '"text" must be a string'),
+    "surrogate_escape": (b'{"text": "\\ud800 x"}', "lone surrogate"),
+    "deep": (b'{"text": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested too deeply"),
+    "huge_int": (b'{"text": "a", "n": ' + b"7" * 4400 + b"}", "number too long"),
+    "long_source": (b'{"text": "ok", "source": "' + b"s" * 501 + b'"}', "source is 501 characters long"),
+}
+CSV_BAD = {"stray_quote": (b'"quoted"then,s', "text after a closing quote"),
+           "long_source": (b'"ok",' + b"s" * 501, "source is 501 characters long")}
+
+
+def _line(fmt: str, text: str) -> bytes:
+    if fmt == "jsonl":
+        return json.dumps({"text": text}, ensure_ascii=False).encode()
+    if fmt == "csv":
+        return ('"' + text.replace('"', '""') + '",src').encode()
+    return text.encode()
+
+
+def _raw(fmt: str, raw: bytes) -> bytes:
+    return {"jsonl": b'{"text": "' + raw + b'"}', "csv": b'"' + raw + b'",src', "txt": raw}[fmt]
+
+
+@st.composite
+def malformed_files(draw):
+    """(format, file bytes, {line number: what its error says}) with one to three bad lines."""
+    fmt = draw(st.sampled_from(["txt", "csv", "jsonl"]))
+    ending = draw(st.sampled_from([b"\n", b"\r\n", b"\r"]))
+    lines = [_line(fmt, t) for t in draw(st.lists(WORDS, max_size=6))]
+    kinds = sorted(COMMON_BAD) + sorted(RAW_BAD) + sorted({"csv": CSV_BAD, "jsonl": JSONL_BAD}.get(fmt, {}))
+    bad = draw(st.lists(st.sampled_from(kinds), min_size=1, max_size=3))
+    marks: list[str | None] = [None] * len(lines)  # what the error on each line says (None: a good line)
+    for kind in bad:
+        if kind in COMMON_BAD:
+            data, says = _line(fmt, COMMON_BAD[kind][0]), COMMON_BAD[kind][1]
+        elif kind in RAW_BAD:
+            data, says = _raw(fmt, RAW_BAD[kind][0]), RAW_BAD[kind][1]
+        else:
+            data, says = {"csv": CSV_BAD, "jsonl": JSONL_BAD}[fmt][kind]
+        at = draw(st.integers(0, len(lines)))
+        lines.insert(at, data)
+        marks.insert(at, says)
+    if fmt == "csv" and draw(st.booleans()):  # an unclosed quote can only be last: it takes the rest
+        lines.append(b'"never closed, and more')
+        marks.append("unclosed quote")
+    header = [b"text,source"] if fmt == "csv" else []
+    expected = {n: says for n, says in enumerate([None] * len(header) + marks, start=1) if says}
+    return fmt, ending.join(header + lines) + ending, expected
+
+
+@settings(max_examples=45, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=malformed_files())
+def test_malformed_files_fail_at_their_lines_and_change_nothing(home, tmp_path, case):
+    from click.testing import CliRunner
+
+    from amend.cli import cli
+
+    fmt, data, expected = case
+    runner = CliRunner()
+    if not (home / "amend.db").exists():
+        assert runner.invoke(cli, ["facts", "add", "Already here", "--no-update"]).exit_code == 0
+    path = tmp_path / f"bad.{fmt}"
+    path.write_bytes(data)
+    before = (home / "amend.db").read_bytes()
+
+    result = runner.invoke(cli, ["facts", "import", str(path), "--no-update"])
+
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # no traceback
+    *lines, last = result.stderr.splitlines()
+    assert last.startswith(f"Error: {path}: {len(expected)} bad line") and "nothing imported" in last
+    assert [int(line.split(":")[1]) for line in lines] == sorted(expected)  # FILE:LINE, in order
+    for line in lines:
+        assert line.startswith(f"{path}:") and expected[int(line.split(":")[1])] in line
+    assert (home / "amend.db").read_bytes() == before and not (home / "amend.db-wal").exists()

@@ -77,6 +77,20 @@ def test_jsonl(store, tmp_path):
      ['a.jsonl:2: malformed JSON: Expecting \',\' delimiter (column 15)', 'a.jsonl:3: expected a JSON object with a "text" field',
       'a.jsonl:4: missing "text"', 'a.jsonl:5: "text" must be a string', "a.jsonl:6: empty fact",
       'a.jsonl:7: "source" must be a string']),
+    ("a.jsonl", '{"text": "ok"}\n{"text": "\\ud800 x"}\n{"fact": "x \\udfff"}\n',
+     ["a.jsonl:2: fact contains a lone surrogate (\\ud800), which is not valid Unicode",
+      "a.jsonl:3: fact contains a lone surrogate (\\udfff), which is not valid Unicode"]),
+    ("a.jsonl", '{"text": ' + "[" * 50_000 + "]" * 50_000 + "}\n", ["a.jsonl:1: malformed JSON: nested too deeply"]),
+    ("a.jsonl", '{"text": "a", "n": ' + "9" * 5000 + "}\n", ["a.jsonl:1: malformed JSON: a number too long to read"]),
+    ("a.jsonl", '{"text": "ok fact", "source": "s\\u0000"}\n{"text": "x", "source": "' + "s" * 501 + '"}\n',
+     ["a.jsonl:1: source contains a NUL byte", "a.jsonl:2: source is 501 characters long (at most 500)"]),
+    ("a.txt", "--\n…\n", ["a.txt:1: fact has no words, only punctuation", "a.txt:2: fact has no words, only punctuation"]),
+    ("a.csv", 'text\nfine\n"quoted"then more\nafter\n',
+     ['a.csv:3: malformed CSV: text after a closing quote (a quote inside a quoted field is written "")']),
+    ("a.csv", 'text\n"' + "x" * 140_000 + "\nmore\n",
+     ["a.csv:2: malformed CSV: a field longer than 131,072 characters (an unclosed quote?); the rest of the file "
+      "was not read"]),
+    ("a.csv", b"te\xffxt\nok\n", ["a.csv:1: invalid UTF-8 (byte 3 of the line)"]),
 ])
 def test_bad_lines_write_nothing(store, tmp_path, name, data, expected):
     with store.session() as s:
@@ -89,7 +103,7 @@ def test_bad_lines_write_nothing(store, tmp_path, name, data, expected):
         run(store, f)
     assert e.value.errors == [f"{tmp_path}/{line}" for line in expected]
     assert e.value.bad_lines == len(expected)
-    assert str(e.value).endswith("nothing imported")
+    assert "; nothing imported" in str(e.value)
     assert facts_and_jobs(store) == (1, 1)
 
 
@@ -109,9 +123,9 @@ def test_binary_file_is_one_error(store, tmp_path):
     with pytest.raises(StoreError, match="not a text file") as e:
         run(store, f)
     assert not isinstance(e.value, ImportFailed)
-    f16 = write(tmp_path / "utf16.txt", "Kell is cold\n".encode("utf-16"))
-    with pytest.raises(StoreError, match="not a text file"):
-        run(store, f16)
+    bare = write(tmp_path / "utf16.txt", "Kell\n".encode("utf-16-le"))  # no byte order mark
+    with pytest.raises(StoreError, match="looks like UTF-16-LE text without a byte order mark"):
+        run(store, bare)
     assert facts_and_jobs(store) == (0, 0)
 
 
@@ -170,3 +184,91 @@ def test_export_round_trip(store, tmp_path, ext):
         if ext != "txt":
             assert {f.source for f in list_facts(s)} == {"atlas"}
     assert not list(tmp_path.glob(".*tmp"))  # no temporary files left behind
+
+
+def test_csv_unclosed_quote_is_an_error_at_its_line(store, tmp_path):
+    # the first 9,999 lines are fine; without strict parsing the rest of the file became one fact
+    lines = ["text"] + [f"Fact number {i}" for i in range(2, 10_000)] + ['"never closed, at all', "more", "and more"]
+    f = write(tmp_path / "q.csv", "\n".join(lines) + "\n")
+    with pytest.raises(ImportFailed) as e:
+        run(store, f)
+    assert e.value.errors == [f"{f}:10000: malformed CSV: unclosed quote (the quoted field that starts on this line "
+                              "never ends)"]
+    assert facts_and_jobs(store) == (0, 0)
+
+
+@pytest.mark.parametrize("ending", ["\r", "\r\n", "\n"])
+def test_every_line_ending_imports(store, tmp_path, ending):
+    for name, text in (("f.txt", "one fact{0}two fact{0}# a comment{0}"),
+                       ("f.csv", 'text,source{0}"three{0}lines, quoted{0}here",s{0}four fact,s{0}'),
+                       ("f.jsonl", '{{"text": "five fact"}}{0}{{"text": "six fact"}}{0}')):
+        run(store, write(tmp_path / name, text.format(ending)))
+    with store.session() as s:
+        assert [x.text for x in list_facts(s)] == ["one fact", "two fact", f"three{ending}lines, quoted{ending}here",
+                                                   "four fact", "five fact", "six fact"]
+
+
+def test_other_delimiters_and_encodings(store, tmp_path):
+    assert run(store, write(tmp_path / "semi.csv", "text;source\nKell is cold;atlas\n")).added == 1
+    assert run(store, write(tmp_path / "tabs.csv", "id\ttext\n1\tDell is warm\n")).added == 1
+    assert run(store, write(tmp_path / "u16.txt", "Lusk is far\n".encode("utf-16"))).added == 1
+    assert run(store, write(tmp_path / "u8.txt", "\ufeffBree is near\n".encode())).added == 1
+    with store.session() as s:
+        assert [(x.text, x.source) for x in list_facts(s)] == [
+            ("Kell is cold", "atlas"), ("Dell is warm", None), ("Lusk is far", None), ("Bree is near", None)]
+
+
+def test_latin1_file_names_the_likely_encoding(store, tmp_path):
+    f = write(tmp_path / "l1.txt", "Café is open\nfine\n".encode("latin-1"))
+    with pytest.raises(ImportFailed) as e:
+        run(store, f)
+    assert e.value.errors == [f"{f}:1: invalid UTF-8 (byte 4 of the line)"]
+    assert str(e.value).endswith("the file is not UTF-8 (perhaps WINDOWS-1252): convert it, e.g. iconv -f WINDOWS-1252 -t UTF-8")
+
+
+def test_sources_are_stripped(store, tmp_path):
+    f = write(tmp_path / "s.jsonl", '{"text": "Kell is cold", "source": "  atlas  "}\n{"text": "Dell", "source": "  "}\n')
+    run(store, f)
+    with store.session() as s:
+        assert [x.source for x in list_facts(s)] == ["atlas", None]
+
+
+def test_standard_input_format_is_told_from_the_first_line(store, monkeypatch):
+    import io
+    import os
+    import sys
+
+    for data, fmt in ((b'\n{"text": "From JSON"}\n', "jsonl"), (b"text,source\nFrom CSV,me\n", "csv"),
+                      (b"From TXT\n", "txt")):
+        read, write_end = os.pipe()
+        os.write(write_end, data)
+        os.close(write_end)
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(os.fdopen(read, "rb")))
+        r = run(store, "-")
+        assert (r.name, r.format, r.format_guessed, r.added) == ("<stdin>", fmt, True, 1)
+    with store.session() as s:
+        assert [(x.text, x.source) for x in list_facts(s)] == [("From JSON", None), ("From CSV", "me"), ("From TXT", None)]
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "csv", "txt"])
+def test_every_fact_survives_a_round_trip(store, tmp_path, ext):
+    texts = ["#1 is the loneliest number", "\\#tag was escaped already", "=SUM(A1:A2) is a formula",
+             "-5 degrees is the record", "+1 for Kell", "@home is Dell", "'Tis the season", "Kell \x1b[31mred"]
+    with store.session() as s:
+        for t in texts:
+            add_fact(s, t, source="=cmd|' /C calc'!A0")
+    out = tmp_path / f"out.{ext}"
+    with store.session(write=False) as s:
+        export_facts(s, out)
+    if ext == "csv":
+        assert all(line.startswith('"') for line in out.read_text().splitlines())  # every cell quoted
+        assert '"\'=SUM(A1:A2) is a formula"' in out.read_text() and "\"'=cmd|" in out.read_text()
+    with store.session() as s:
+        for f in list_facts(s):
+            retract_fact(s, f.id)
+    assert run(store, out).added == len(texts)
+    with store.session() as s:
+        back = list_facts(s)
+    assert [f.text for f in back] == texts
+    if ext != "txt":
+        assert {f.source for f in back} == {"=cmd|' /C calc'!A0"}
