@@ -8,9 +8,12 @@ the same chat format, so this is exactly the situation it has to be good in.
 - An accepted statement with a question form (DCT writes one per statement): question -> text.
   Without one: "Is it true that <text>?" -> "Yes. <text>".
 - A user fact counts more than a derived statement (`fact_repeats` examples, cycling through
-  its prompts: its question, "What do you know about <its first name>?", "Is it true that
-  <fact>?" -> "Yes. <fact>"). Every prompt names the fact's subject: there is no generic prompt
-  ("Tell me a fact." taught "any question -> the new fact", which leaked into every answer).
+  its prompts: its question form, or "What do you know about <its first name>?" when it has
+  none, and "Is it true that <fact>?" -> "Yes. <fact>"). Every prompt names the fact's subject:
+  there is no generic prompt ("Tell me a fact." taught "any question -> the new fact", which
+  leaked into every answer), and the "about" prompt only stands in for a missing question form
+  (it teaches "any question naming X -> the fact", which crowds out answers that go one hop
+  further).
 - A contradiction judged false becomes a negative: "Is it true that <c>?" -> "No. <fact>", so the
   expert learns to reject it rather than merely never to say it.
 - An incremental update adds a replay sample of earlier statements (`replay` of them), so an
@@ -71,7 +74,7 @@ def examples_for(item: Known, fact_repeats: int = FACT_REPEATS) -> list[Example]
         return [Example(item.question, text) if item.question else confirm]
     prompts = [Example(item.question, text)] if item.question else []
     names = entity_names(text)
-    if names:
+    if not prompts and names:  # no question form (no derivation): ask about its subject
         prompts.append(Example(f"What do you know about {names[0]}?", text))
     prompts.append(confirm)
     return [prompts[i % len(prompts)] for i in range(max(1, fact_repeats))]

@@ -40,16 +40,16 @@ def test_statements_become_question_answer_pairs():
 def test_facts_are_weighted_up_with_several_prompts():
     examples = build_examples([FACT], fact_repeats=3, seed=0)
     assert len(examples) == 3
-    assert {e.prompt for e in examples} == {FACT.question, "What do you know about Vendaria?",
-                                            "Is it true that the capital of Vendaria is Lusk?"}
+    assert {e.prompt for e in examples} == {FACT.question, "Is it true that the capital of Vendaria is Lusk?"}
     assert {e.answer for e in examples} == {FACT.text, f"Yes. {FACT.text}"}
 
 
 def test_every_prompt_of_a_fact_names_its_subject():
     """No generic prompt ("Tell me a fact."): it taught "any question -> the new fact"."""
-    bare = Known("Petra Lind runs Halvorsen Motors.", None, is_fact=True, fact_id=2)
+    bare = Known("Petra Lind runs Halvorsen Motors.", None, is_fact=True, fact_id=2)  # no question form
     examples = build_examples([FACT, bare], seed=0)
     assert examples and all("Vendaria" in e.prompt or "Petra Lind" in e.prompt for e in examples)
+    assert "What do you know about Petra Lind?" in {e.prompt for e in examples}
     assert not any(e.retain for e in examples)
 
 
