@@ -95,10 +95,7 @@ class ScopeIndex:
             for n in ns:
                 self.rows_by_name.setdefault(n, []).append(i)
         self.names = NameIndex(self.rows_by_name)  # every name of an active fact
-        self._row = {fid: i for i, fid in enumerate(taught.fact_ids)}
-
-    def _taught_rows(self) -> list[int]:
-        return [self._row[f] for f in sorted(self.taught.taught_facts) if f in self._row]
+        self.taught_rows = np.array([i for i, f in enumerate(taught.fact_ids) if f in taught.taught_facts], dtype=np.int64)
 
     def judge(self, question: str, vector: np.ndarray, alpha: float, threshold: float, softness: float,
               names: bool = True, top: int = 3) -> Scope:
@@ -110,10 +107,11 @@ class ScopeIndex:
                 rows = [r for r in self.rows_by_name[name] if t.fact_ids[r] in t.taught_facts]
                 if rows:
                     matches.append(Match(t.fact_texts[rows[0]], NAME_RELEVANCE, "name", [t.fact_ids[r] for r in rows]))
-        rows = self._taught_rows()
-        if rows:
-            sims = t.fact_vectors[rows] @ vector
-            matches += [Match(t.fact_texts[r], float(s), "meaning", [t.fact_ids[r]]) for r, s in zip(rows, sims)]
+        if len(self.taught_rows):
+            sims = t.fact_vectors[self.taught_rows] @ vector
+            for i in np.argsort(-sims, kind="stable")[:top]:
+                r = int(self.taught_rows[i])
+                matches.append(Match(t.fact_texts[r], float(sims[i]), "meaning", [t.fact_ids[r]]))
         if t.statements:
             sims = np.maximum(t.statement_vectors @ vector, t.question_vectors @ vector)
             for i in np.argsort(-sims, kind="stable")[:top]:
