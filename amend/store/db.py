@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
 from amend.store.errors import StoreError
+from amend.store.sqlite_driver import VEC_LOADED, dbapi_module, load_sqlite_vec
 
-HEAD = "0002"  # the newest migration in amend/store/migrations/versions (a test checks this)
+HEAD = "0003"  # the newest migration in amend/store/migrations/versions (a test checks this)
 BUSY_TIMEOUT_MS = 60_000  # how long a writer waits for another one on SQLite
 
 
@@ -66,11 +67,13 @@ def make_engine(url: str) -> Engine:
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    # sqlean.py's sqlite3 where installed: it can load sqlite-vec (see amend/store/sqlite_driver.py)
+    engine = create_engine(parsed, module=dbapi_module(), connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:
+    def _on_connect(dbapi_conn, record) -> None:
         dbapi_conn.isolation_level = None  # let the "begin" hook below emit BEGIN itself
+        record.info[VEC_LOADED] = load_sqlite_vec(dbapi_conn)  # the vector index (amend/store/vectors.py)
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from amend.store.db import HEAD
+
 
 def amend(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "amend", *args], capture_output=True, text=True)
@@ -113,5 +115,5 @@ def test_export(db_url, tmp_path):
 
 def test_db_upgrade(db_url):
     first = ok("db", "upgrade").strip()
-    assert first.endswith("upgraded from empty to revision 0002")
-    assert ok("db", "upgrade").strip().endswith("already at revision 0002")
+    assert first.endswith(f"upgraded from empty to revision {HEAD}")
+    assert ok("db", "upgrade").strip().endswith(f"already at revision {HEAD}")

@@ -13,10 +13,17 @@ from amend.store.schema import Base
 config = context.config
 
 
+def _include(name, type_, parent_names) -> bool:
+    # vector index tables (and sqlite-vec's shadow tables) are made at run time by
+    # amend/store/vectors.py, not by migrations
+    return not (type_ == "table" and name and name.startswith("vec_"))
+
+
 def _run(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
+        include_name=_include,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
