@@ -88,4 +88,8 @@ class AssistantAnswerer:
         return g.result()
 
     def logprob(self, question: str, continuation: str) -> float:
-        return self.assistant.decoder.logprob(self.prompt(question), continuation, alpha=self.alpha)
+        return self.logprobs(question, [continuation])[0]
+
+    def logprobs(self, question: str, continuations: list[str]) -> list[float]:
+        """All candidates in one batch on top of the question's KV cache (ProxyDecoder.logprobs)."""
+        return self.assistant.decoder.logprobs(self.prompt(question), list(continuations), alpha=self.alpha)

@@ -47,6 +47,7 @@ USE_EXTENSIONS = True  # False: always the memory index (tests and the benchmark
 CHUNK = 10_000  # ids per IN (...) list: under SQLite's and PostgreSQL's bound-parameter limits
 VEC0_K_MAX = 4096  # sqlite-vec answers at most this many neighbours per query
 EF_SEARCH = 100  # pgvector HNSW candidate list per query (raised to 4x the results asked for)
+HNSW_BUILD_MEMORY = "256MB"  # maintenance_work_mem for building the HNSW graph (100,000 x 384: about 200 MB)
 SYNC_LOCK = 0x76656374  # "vect": PostgreSQL advisory lock serializing index updates
 
 Embed = Callable[[list[str]], np.ndarray]
@@ -313,14 +314,28 @@ class PgVectorIndex(_DatabaseIndex):
     def __init__(self, collection: Collection, model: str, schema: str) -> None:
         super().__init__(collection, model)
         self.schema = schema
+        self.bulk = False  # while rebuilding: the HNSW index is made after the rows
 
     def lock(self, session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SYNC_LOCK})
 
     def create(self, dims: int) -> list[str]:
-        s = self.schema
-        return [f'CREATE TABLE "{self.name}" (id integer PRIMARY KEY, embedding {s}.vector({dims}) NOT NULL)',
-                f'CREATE INDEX "{self.name}_hnsw" ON "{self.name}" USING hnsw (embedding {s}.vector_cosine_ops)']
+        table = f'CREATE TABLE "{self.name}" (id integer PRIMARY KEY, embedding {self.schema}.vector({dims}) NOT NULL)'
+        return [table] if self.bulk else [table, self.hnsw()]
+
+    def hnsw(self) -> str:
+        return f'CREATE INDEX "{self.name}_hnsw" ON "{self.name}" USING hnsw (embedding {self.schema}.vector_cosine_ops)'
+
+    def rebuild(self, session: Session, embed: Embed) -> None:
+        # all rows first, then the HNSW graph in one build: several times faster than row by row
+        self.bulk = True
+        try:
+            super().rebuild(session, embed)
+        finally:
+            self.bulk = False
+        if self.dims is not None:
+            session.execute(text(f"SET LOCAL maintenance_work_mem = '{HNSW_BUILD_MEMORY}'"))
+            session.execute(text(self.hnsw()))
 
     def upsert(self, session: Session, ids: list[int], vectors: np.ndarray) -> None:
         if self.dims is None:
