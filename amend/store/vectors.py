@@ -44,6 +44,7 @@ from amend.store.schema import IS_ACTIVE, Fact, VectorChange, VectorIndexState
 from amend.store.sqlite_driver import VEC_LOADED
 
 USE_EXTENSIONS = True  # False: always the memory index (tests and the benchmark compare them)
+REBUILD_AFTER = 20_000  # more changes than this (an import): build anew, faster than one by one (HNSW)
 CHUNK = 10_000  # ids per IN (...) list: under SQLite's and PostgreSQL's bound-parameter limits
 VEC0_K_MAX = 4096  # sqlite-vec answers at most this many neighbours per query
 EF_SEARCH = 100  # pgvector HNSW candidate list per query (raised to 4x the results asked for)
@@ -162,7 +163,7 @@ class Index:
         self.lock(session)
         at = self.position(session)
         seq, token = latest_change(session)
-        if at is None or at > seq:
+        if at is None or at > seq or seq - at > REBUILD_AFTER:
             self.rebuild(session, embed)
         elif at < seq:
             ids = sorted(self.collection.affected(session, changes_between(session, at, seq)))
