@@ -94,6 +94,12 @@ def index_name(collection: Collection, model: str) -> str:
     return f"vec_{collection.name}_{hashlib.sha256(model.encode()).hexdigest()[:12]}"
 
 
+def not_an_index_table(name: str | None, type_: str, parent_names: dict) -> bool:
+    """For Alembic's autogenerate (include_name): index tables, and sqlite-vec's shadow tables,
+    are made at run time here, not by migrations."""
+    return not (type_ == "table" and name is not None and name.startswith("vec_"))
+
+
 def _unit(matrix: np.ndarray) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=-1, keepdims=True)

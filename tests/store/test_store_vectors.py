@@ -171,3 +171,26 @@ def test_a_new_model_gets_its_own_index(store, kind):
         related_facts(s, "kell", 1, embed, model="two")
         names = set(s.scalars(select(VectorIndexState.name)))
     assert len(names) == (0 if kind == "memory" else 2)
+
+
+def test_index_tables_are_not_the_migrations_business(store):
+    """Autogenerate still finds nothing to change once index tables exist; a downgrade drops them."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import inspect
+
+    from amend.store.migrate import alembic_config, upgrade_to_head
+    from amend.store.schema import Base
+    from amend.store.vectors import not_an_index_table
+
+    with store.session() as s:
+        add_fact(s, "Kell is cold")
+        related_facts(s, "kell", 1, WordEmbed())
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"include_name": not_an_index_table}), Base.metadata)
+    assert diff == []
+    with store.engine.connect() as conn, conn.begin():
+        command.downgrade(alembic_config(conn), "0002")
+    assert not [t for t in inspect(store.engine).get_table_names() if t.startswith("vec")]
+    upgrade_to_head(store.engine)

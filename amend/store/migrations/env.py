@@ -9,21 +9,16 @@ from __future__ import annotations
 from alembic import context
 
 from amend.store.schema import Base
+from amend.store.vectors import not_an_index_table
 
 config = context.config
-
-
-def _include(name, type_, parent_names) -> bool:
-    # vector index tables (and sqlite-vec's shadow tables) are made at run time by
-    # amend/store/vectors.py, not by migrations
-    return not (type_ == "table" and name and name.startswith("vec_"))
 
 
 def _run(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
-        include_name=_include,
+        include_name=not_an_index_table,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
