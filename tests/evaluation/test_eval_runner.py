@@ -60,6 +60,18 @@ def test_batch_puts_every_case_in_one_store(tiny, fast) -> None:
     assert out["systems"]["context"]["direct"]["n"] == 2
 
 
+def test_batch_updates_the_expert_once_for_all_cases(tiny, fast) -> None:
+    second = parse_case({
+        "id": "v2", "facts": ["Mira Tallis was born in Oslo."],
+        "probes": [{"kind": "direct", "question": "Where was Mira Tallis born?", "answers": ["Oslo"],
+                    "distractors": ["Paris"]}],
+    })
+    out = run_eval([CASE, second], tiny, fast, parse_systems("seed-lora"), batch=True)
+    [update] = out["updates"]  # one training on both cases' facts, not one per case
+    assert (update["case"], update["store"], update["facts"], update["version"]) == ("batch", "seed", 2, 1)
+    assert [r["case"] for r in out["cases"]] == ["v1", "v2"]
+
+
 def test_dct_runs_the_full_pipeline_in_the_case_store(tiny, fast) -> None:
     out = run_eval([CASE], tiny, fast, parse_systems("large,dct"))
     large, dct = out["cases"]
