@@ -349,16 +349,16 @@ class PgVectorIndex(_DatabaseIndex):
             self.reset(session, vectors.shape[1])
         # binary COPY of float4[] into a temporary table, then one INSERT ... SELECT with the cast
         # to vector: no vector text to format and parse (100,000 x 384 numbers)
-        cursor = session.connection().connection.driver_connection.cursor()
-        cursor.execute("CREATE TEMPORARY TABLE IF NOT EXISTS amend_vector_load (id integer, embedding real[]) "
-                       "ON COMMIT DELETE ROWS")
-        cursor.execute("TRUNCATE amend_vector_load")
-        with cursor.copy("COPY amend_vector_load (id, embedding) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int4", "float4[]"])
-            for i, v in zip(ids, vectors.tolist()):
-                copy.write_row((i, v))
-        cursor.execute(f'INSERT INTO "{self.name}" (id, embedding) SELECT id, embedding::{self.schema}.vector '
-                       "FROM amend_vector_load ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding")
+        with session.connection().connection.driver_connection.cursor() as cursor:  # psycopg's own
+            cursor.execute("CREATE TEMPORARY TABLE IF NOT EXISTS amend_vector_load (id integer, embedding real[]) "
+                           "ON COMMIT DELETE ROWS")
+            cursor.execute("TRUNCATE amend_vector_load")
+            with cursor.copy("COPY amend_vector_load (id, embedding) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int4", "float4[]"])
+                for i, v in zip(ids, vectors.tolist()):
+                    copy.write_row((i, v))
+            cursor.execute(f'INSERT INTO "{self.name}" (id, embedding) SELECT id, embedding::{self.schema}.vector '
+                           "FROM amend_vector_load ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding")
 
     def delete(self, session: Session, ids: list[int]) -> None:
         if ids and self.dims is not None:
