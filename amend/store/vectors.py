@@ -4,8 +4,8 @@ at 100,000 items, kept in step with the store.
 One interface, three implementations, chosen per connection:
 
 - **sqlite-vec** (SQLite, where the extension loads: amend/store/sqlite_driver.py): a `vec0`
-  virtual table of float32 vectors with cosine distance. Its KNN query is an exact scan in C,
-  read through the memory map.
+  virtual table of float32 unit vectors (L2 distance, which orders as cosine does). Its KNN query
+  is an exact scan in C, read through the memory map.
 - **pgvector** (PostgreSQL with the `vector` extension): a table with a `vector(d)` column and
   an HNSW index (cosine). HNSW is approximate; `ef_search` (EF_SEARCH, at least 4x the results
   asked for) keeps recall near 1 (benchmarks/related_facts.py measures it against an exact scan).
@@ -286,13 +286,15 @@ class _DatabaseIndex(Index):
 
 
 class SqliteVecIndex(_DatabaseIndex):
-    """A sqlite-vec vec0 table: exact cosine KNN."""
+    """A sqlite-vec vec0 table: exact KNN (L2 over unit vectors: the cosine order)."""
 
     backend = "sqlite-vec"
 
     def create(self, dims: int) -> list[str]:
+        # L2 rather than cosine: the vectors are unit length, so the order is the same and
+        # cosine = 1 - L2^2 / 2; sqlite-vec's L2 loop is the faster (about 41 against 46 ms here)
         return [f'CREATE VIRTUAL TABLE "{self.name}" USING vec0(id integer primary key, '
-                f'embedding float[{dims}] distance_metric=cosine)']
+                f'embedding float[{dims}] distance_metric=l2)']
 
     def upsert(self, session: Session, ids: list[int], vectors: np.ndarray) -> None:
         if self.dims is None:
@@ -310,7 +312,7 @@ class SqliteVecIndex(_DatabaseIndex):
             return []
         rows = session.execute(text(f'SELECT id, distance FROM "{self.name}" WHERE embedding MATCH :q AND k = :k'),
                                {"q": np.asarray(query, dtype=np.float32).tobytes(), "k": min(n, VEC0_K_MAX)})
-        return [(r.id, 1.0 - r.distance) for r in rows]
+        return [(r.id, 1.0 - r.distance * r.distance / 2) for r in rows]
 
 
 class PgVectorIndex(_DatabaseIndex):
