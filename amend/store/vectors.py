@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from amend.store.schema import IS_ACTIVE, Fact, VectorChange, VectorIndexState
@@ -257,6 +257,17 @@ class MemoryIndex(Index):
 
 class _DatabaseIndex(Index):
     """An index table in the database; its position is its row in vector_indexes."""
+
+    def sync(self, session: Session, embed: Embed) -> None:
+        # the usual case, nothing new, in one round trip (it is most of a search's fixed cost)
+        latest = select(func.max(VectorChange.seq)).scalar_subquery()
+        row = session.execute(select(VectorIndexState.seq, VectorIndexState.dims, VectorIndexState.backend,
+                                     VectorIndexState.model, latest.label("latest"))
+                              .where(VectorIndexState.name == self.name)).first()
+        if row is not None and (row.backend, row.model, row.seq) == (self.backend, self.model, row.latest or 0):
+            self.dims = row.dims or None
+            return
+        super().sync(session, embed)
 
     def position(self, session: Session) -> int | None:
         state = session.get(VectorIndexState, self.name, populate_existing=True)
