@@ -14,7 +14,8 @@ With --generate N the greedy answer of the first N probes per setting is timed t
 half of a probe's cost in `amend eval`), to tell what the scoring speed-up does to a whole run.
 
 Prints JSON: {"profile", "probes", "candidates", "before_s", "after_s", "speedup", "max_abs_diff",
-"per_setting": {...}, "cpu", "threads"}.
+"mean_abs_diff", "ranking_flips" (probes whose ranking verdict differs between the two ways, over
+both settings), "per_setting": {...}, "cpu", "threads"}.
 
     python benchmarks/eval_scoring.py --profile qwen-coder --cases ../shared/eval/dev-cases.jsonl --json
 """
@@ -65,7 +66,7 @@ def main() -> None:
     cases = load_cases(args.cases, args.limit)
     loaded = load_profile(args.profile, settings=load_settings({"profile": args.profile}))
     log = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr))
-    per_setting, worst = {}, 0.0
+    per_setting, worst, diffs, flips = {}, 0.0, [], 0
     with tempfile.TemporaryDirectory(prefix="amend-bench-") as tmp:
         adapter = save_lora(loaded.small, f"{tmp}/lora", std=0.02, seed=1)
         for name, alpha, path in (("large", 0.0, None), ("proxy", 1.0, adapter)):
@@ -85,6 +86,9 @@ def main() -> None:
                         new = d.logprobs(prompt, cands, alpha=alpha)
                         after += time.perf_counter() - t
                         worst = max(worst, max(abs(a - b) for a, b in zip(old, new)))
+                        diffs += [abs(a - b) for a, b in zip(old, new)]
+                        k = len(probe.answers)  # the ranking verdict: best alias above every distractor
+                        flips += (max(old[:k]) > max(old[k:])) != (max(new[:k]) > max(new[k:]))
                         if n_probes < args.generate:
                             t = time.perf_counter()
                             d.generate(prompt, alpha=alpha, max_new_tokens=MAX_NEW_TOKENS, temperature=0.0,
@@ -101,6 +105,7 @@ def main() -> None:
     print(json.dumps({
         "profile": args.profile, "probes": n_probes, "candidates": n_cands, "before_s": round(before, 2),
         "after_s": round(after, 2), "speedup": round(before / after, 2), "max_abs_diff": float(f"{worst:.3g}"),
+        "mean_abs_diff": float(f"{sum(diffs) / len(diffs):.3g}"), "ranking_flips": flips,
         "per_setting": per_setting, "cpu": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
     }))
