@@ -13,7 +13,8 @@ from amend.store.facts import add_fact, edit_fact, retract_fact, restore_fact, s
 from amend.store.importer import import_facts
 from amend.store.related import related_facts
 from amend.store.schema import IS_ACTIVE, Fact, VectorChange, VectorIndexState
-from amend.store.vectors import FACTS, MemoryIndex, PgVectorIndex, SqliteVecIndex, open_index
+from amend.store.vector_tables import PgVectorIndex, SqliteVecIndex
+from amend.store.vectors import FACTS, MemoryIndex, open_index
 
 WORDS = ["kell", "capital", "bridge", "river", "cold", "winter", "cat", "dog", "red", "blue", "city", "lake"]
 
