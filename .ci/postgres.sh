@@ -20,22 +20,9 @@ if ! command -v pg_ctlcluster >/dev/null || [ -z "$(ls /usr/lib/postgresql 2>/de
 fi
 
 version=$(ls /usr/lib/postgresql | sort -V | tail -1)
-if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main"' | grep -q .; then
-  $SUDO pg_createcluster "$version" main
-fi
-port=$(pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $3}')
-if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $4}' | grep -q online; then
-  echo "== starting PostgreSQL $version on port $port"
-  # 3>&- : the server must not inherit the export pipe (fd 3), or the caller's $(...) would wait
-  # for it to exit and never return.
-  $SUDO pg_ctlcluster "$version" main start 3>&- </dev/null
-fi
-for _ in $(seq 30); do
-  as_postgres pg_isready -q -p "$port" && break
-  sleep 1
-done
 
-# pgvector, for the vector index (amend/store/vectors.py). Debian ships it as
+# pgvector (before the server starts: installing the dev package may upgrade and restart it),
+# for the vector index (amend/store/vectors.py). Debian ships it as
 # postgresql-NN-pgvector from trixie on; bookworm (PostgreSQL 15) has no binary package, so there it
 # is built from Debian's own source package (trixie's, fetched and checked by apt from a private
 # sources list: the system's apt configuration is left as it is) against postgresql-server-dev-NN.
@@ -60,6 +47,21 @@ if [ ! -f "/usr/share/postgresql/$version/extension/vector.control" ]; then
     $SUDO rm -rf "$work"
   fi
 fi
+
+if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main"' | grep -q .; then
+  $SUDO pg_createcluster "$version" main
+fi
+port=$(pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $3}')
+if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $4}' | grep -q online; then
+  echo "== starting PostgreSQL $version on port $port"
+  # 3>&- : the server must not inherit the export pipe (fd 3), or the caller's $(...) would wait
+  # for it to exit and never return.
+  $SUDO pg_ctlcluster "$version" main start 3>&- </dev/null
+fi
+for _ in $(seq 30); do
+  as_postgres pg_isready -q -p "$port" && break
+  sleep 1
+done
 
 psql_admin() { (cd / && as_postgres psql -v ON_ERROR_STOP=1 -q -p "$port" "$@"); }
 if [ -z "$(psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$PGUSER_NAME'")" ]; then
