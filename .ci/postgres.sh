@@ -20,6 +20,34 @@ if ! command -v pg_ctlcluster >/dev/null || [ -z "$(ls /usr/lib/postgresql 2>/de
 fi
 
 version=$(ls /usr/lib/postgresql | sort -V | tail -1)
+
+# pgvector (before the server starts: installing the dev package may upgrade and restart it),
+# for the vector index (amend/store/vectors.py). Debian ships it as
+# postgresql-NN-pgvector from trixie on; bookworm (PostgreSQL 15) has no binary package, so there it
+# is built from Debian's own source package (trixie's, fetched and checked by apt from a private
+# sources list: the system's apt configuration is left as it is) against postgresql-server-dev-NN.
+if [ ! -f "/usr/share/postgresql/$version/extension/vector.control" ]; then
+  echo "== installing pgvector for PostgreSQL $version"
+  $SUDO apt-get update -qq
+  if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "postgresql-$version-pgvector"; then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+      "postgresql-server-dev-$version" build-essential
+    work=$(mktemp -d)
+    mkdir -p "$work/lists/partial"
+    echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" \
+      > "$work/sources.list"
+    apt_private=(-o "Dir::Etc::sourcelist=$work/sources.list" -o "Dir::Etc::sourceparts=-"
+                 -o "Dir::State::Lists=$work/lists")
+    $SUDO apt-get "${apt_private[@]}" update -qq
+    (cd "$work" && $SUDO apt-get "${apt_private[@]}" source --download-only -qq pgvector)
+    tar -xzf "$work"/pgvector_*.orig.tar.gz -C "$work"
+    src=$(find "$work" -maxdepth 1 -type d -name 'pgvector-*' | head -1)
+    $SUDO make -s -C "$src" PG_CONFIG="/usr/lib/postgresql/$version/bin/pg_config" with_llvm=no
+    $SUDO make -s -C "$src" PG_CONFIG="/usr/lib/postgresql/$version/bin/pg_config" with_llvm=no install
+    $SUDO rm -rf "$work"
+  fi
+fi
+
 if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main"' | grep -q .; then
   $SUDO pg_createcluster "$version" main
 fi
@@ -42,6 +70,10 @@ fi
 if [ -z "$(psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$PGDB'")" ]; then
   psql_admin -c "CREATE DATABASE $PGDB OWNER $PGUSER_NAME"
 fi
-echo "== PostgreSQL $version ready: database $PGDB, user $PGUSER_NAME, port $port"
+# in `public`: the store tests each work in a schema of their own (search_path), and the store
+# finds the extension's schema itself. Creating an extension needs a superuser (pgvector is not
+# "trusted"), so it is done here, once.
+psql_admin -d "$PGDB" -c "CREATE EXTENSION IF NOT EXISTS vector SCHEMA public"
+echo "== PostgreSQL $version ready: database $PGDB (pgvector), user $PGUSER_NAME, port $port"
 
 echo "export AMEND_TEST_POSTGRES_URL=postgresql+psycopg://$PGUSER_NAME:$PGPASS@localhost:$port/$PGDB" >&3

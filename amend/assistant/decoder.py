@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from amend.assistant.detok import StreamDetokenizer
-from amend.assistant.proxy import ProxyModels, ProxyStep
+from amend.assistant.proxy import BASE, EXPERT, ProxyModels, ProxyStep
 
 Prompt = Any  # a question (str), chat messages [{"role", "content"}], or token ids (list or tensor)
 END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "<end_of_turn>")
@@ -181,24 +181,70 @@ class ProxyDecoder:
     # --- scoring ---
     def logprob(self, prompt: Prompt, continuation: str, alpha: float | None = None) -> float:
         """Total log-probability of `continuation` right after the (chat-formatted) prompt, under
-        log_softmax(large + alpha*(expert - base)), teacher-forced in one forward per model."""
+        log_softmax(large + alpha*(expert - base)), teacher-forced (see `logprobs`)."""
+        return self.logprobs(prompt, [continuation], alpha)[0]
+
+    def logprobs(self, prompt: Prompt, continuations: list[str], alpha: float | None = None) -> list[float]:
+        """`logprob` of each continuation, all in one go: the prompt goes through each model once,
+        its KV caches are repeated for every continuation, and the continuations go through in
+        ONE right-padded batch on top of them. Padding at the end changes nothing before it
+        (attention is causal), so each row scores as prompt + that continuation alone would, up
+        to float rounding."""
         import torch
 
         prompt_ids = self.encode(prompt)
-        cont = self.tokenizer(continuation, add_special_tokens=False, return_tensors="pt")["input_ids"]
-        cont = cont.to(self.device)
-        n = cont.shape[1]
-        if n == 0:
-            return 0.0
+        conts = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations]
+        scores = [0.0] * len(conts)
+        rows = [i for i, c in enumerate(conts) if c]
+        if not rows:
+            return scores
+        longest = max(len(conts[i]) for i in rows)
         with torch.inference_mode():
             run = ProxyStep(self.models, self.options.alpha if alpha is None else alpha)
-            # positions len(prompt)-1 .. end-1 predict the continuation's tokens
-            logits = run.logits(torch.cat([prompt_ids, cont], dim=1), keep=n + 1)[:-1]
-            logp = torch.log_softmax(logits, dim=-1).gather(1, cont[0].unsqueeze(1))
-        return float(logp.sum())
+            # the prompt's last position predicts every continuation's first token
+            first = torch.log_softmax(run.logits(prompt_ids, keep=1)[-1], dim=-1)
+            rest = None
+            if longest > 1:  # each continuation but its last token, to predict the tokens after the first
+                batch = torch.zeros((len(rows), longest - 1), dtype=torch.long)
+                for r, i in enumerate(rows):
+                    batch[r, : len(conts[i]) - 1] = torch.tensor(conts[i][:-1])
+                rest = torch.log_softmax(_batch_logits(run, batch.to(self.device)), dim=-1)
+            for r, i in enumerate(rows):
+                c = conts[i]
+                total = first[c[0]]
+                if len(c) > 1:
+                    total = total + rest[r, torch.arange(len(c) - 1), torch.tensor(c[1:])].sum()
+                scores[i] = float(total)
+        return scores
 
-    def logprobs(self, prompt: Prompt, continuations: list[str], alpha: float | None = None) -> list[float]:
-        return [self.logprob(prompt, c, alpha) for c in continuations]
+
+def _batch_logits(run: ProxyStep, ids: Any) -> Any:
+    """Combined float32 logits (B, L, vocab) of every position of `ids` (B, L), each row
+    continuing the one prompt that `run` has fed: its caches are repeated to B rows (the small
+    model's [expert, base] become B expert rows then B base rows). The arithmetic is
+    ProxyStep.logits', row by row; ProxyStep itself keeps one row per model (decoding)."""
+    import torch
+
+    b, n = ids.shape
+    m, v, a = run.m, run.vocab, run.alpha
+    for cache in (run.large_cache, run.small_cache):
+        if cache is not None:
+            cache.batch_repeat_interleave(b)
+    if run.base_only:
+        return m.run_small(ids, [BASE] * b, run.small_cache, n)[..., :v].float()
+    large = None if (run.proxy and m.shared) else \
+        m.large(input_ids=ids, cache=run.large_cache, use_cache=True, logits_to_keep=n).logits[..., :v].float()
+    if not run.proxy:
+        return large
+    rows = m.run_small(torch.cat([ids, ids]), [EXPERT] * b + [BASE] * b, run.small_cache, n, hidden=run.fold)
+    e, base = rows[:b].float(), rows[b:].float()
+    if run.fold:  # one row through the output layer, as in ProxyStep._steer
+        head = m.small.get_output_embeddings()
+        mixed = base + a * (e - base) if m.shared else e - base
+        out = head(mixed.to(head.weight.dtype))[..., :v].float()
+        return out if m.shared else large + a * out
+    e, base = e[..., :v], base[..., :v]
+    return base + a * (e - base) if m.shared else large + a * (e - base)
 
 
 def encode_prompt(tokenizer: Any, prompt: Prompt, device: str = "cpu") -> Any:

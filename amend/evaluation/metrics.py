@@ -6,8 +6,10 @@
   question, is higher than every distractor's. The margin is best alias minus best distractor
   (positive = ranked right), kept per probe to see how close a miss was.
 
-An answerer is anything with `generate(question) -> str` and `logprob(question, continuation)
--> float` (see systems.py for the real ones; tests use a scripted one).
+An answerer is anything with `generate(question) -> str` and `logprobs(question, continuations)
+-> list[float]` (see systems.py for the real ones; tests use a scripted one). All the candidates
+of a probe (aliases and distractors) are scored in one call, which the real answerers run as one
+batched forward on top of the question's KV cache.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ class Answerer(Protocol):
     def generate(self, question: str) -> str:
         """The greedy answer to a question (at most MAX_NEW_TOKENS new tokens)."""
 
-    def logprob(self, question: str, continuation: str) -> float:
-        """Total log probability of `continuation` as the answer to the chat-formatted question."""
+    def logprobs(self, question: str, continuations: list[str]) -> list[float]:
+        """Total log probability of each continuation as the answer to the chat-formatted question."""
 
 
 def _fold(text: str) -> str:
@@ -67,8 +69,10 @@ class ProbeResult:
 def score_probe(answerer: Answerer, probe: Probe, case: str = "", system: str = "") -> ProbeResult:
     """Both scores of one probe for one answerer."""
     answer = answerer.generate(probe.question)
-    alias_lp = {a: answerer.logprob(probe.question, a) for a in probe.answers}
-    wrong_lp = {d: answerer.logprob(probe.question, d) for d in probe.distractors}
+    candidates = list(probe.answers) + list(probe.distractors)
+    scores = answerer.logprobs(probe.question, candidates)
+    alias_lp = dict(zip(probe.answers, scores[: len(probe.answers)]))
+    wrong_lp = dict(zip(probe.distractors, scores[len(probe.answers):]))
     best_alias = max(alias_lp, key=alias_lp.get)
     best_wrong = max(wrong_lp, key=wrong_lp.get)
     margin = alias_lp[best_alias] - wrong_lp[best_wrong]

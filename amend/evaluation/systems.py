@@ -103,5 +103,9 @@ class EvalAnswerer:
         return g.result()
 
     def logprob(self, question: str, continuation: str) -> float:
+        return self.logprobs(question, [continuation])[0]
+
+    def logprobs(self, question: str, continuations: list[str]) -> list[float]:
+        """All candidates in one batch on top of the question's KV cache (ProxyDecoder.logprobs)."""
         p = self.prepare(question)
-        return self.assistant.decoder.logprob(p.messages, continuation, alpha=p.alpha)
+        return self.assistant.decoder.logprobs(p.messages, list(continuations), alpha=p.alpha)

@@ -26,8 +26,9 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, Operational
 from sqlalchemy.orm import Session
 
 from amend.store.errors import DatabaseBusy, StoreError
+from amend.store.sqlite_driver import VEC_LOADED, dbapi_module, load_sqlite_vec
 
-HEAD = "0002"  # the newest migration in amend/store/migrations/versions (a test checks this)
+HEAD = "0003"  # the newest migration in amend/store/migrations/versions (a test checks this)
 LOCK_TIMEOUT_S = 60.0  # default of how long a writer waits for another one (settings.lock_timeout)
 
 
@@ -109,11 +110,13 @@ def make_engine(url: str, lock_timeout: float = LOCK_TIMEOUT_S) -> Engine:
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StoreError(f"cannot create the folder of the database {parsed.database}: {e.strerror}") from None
-    engine = create_engine(parsed, connect_args={"timeout": lock_timeout})
+    # sqlean.py's sqlite3 where installed: it can load sqlite-vec (see amend/store/sqlite_driver.py)
+    engine = create_engine(parsed, module=dbapi_module(), connect_args={"timeout": lock_timeout})
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:
+    def _on_connect(dbapi_conn, record) -> None:
         dbapi_conn.isolation_level = None  # let the "begin" hook below emit BEGIN itself
+        record.info[VEC_LOADED] = load_sqlite_vec(dbapi_conn)  # the vector index (amend/store/vectors.py)
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")

@@ -1,8 +1,10 @@
 """Related facts: the active facts nearest in meaning to a text (cosine of sentence vectors).
 
 Vectors are cached in FactEmbedding with the model's name and a hash of the text, so only new,
-edited or differently-embedded facts are embedded again. numpy only: `embed` is handed in (the
-caller passes amend.models.embed.embed), so the store never imports torch.
+edited or differently-embedded facts are embedded again. The search goes through a vector index
+(sqlite-vec, pgvector, or a numpy matrix in memory: amend/store/vectors.py) that the store keeps
+in step with the facts. numpy only: `embed` is handed in (the caller passes
+amend.models.embed.embed), so the store never imports torch.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from amend.store.schema import IS_ACTIVE, Fact, FactEmbedding
+from amend.store.schema import Fact, FactEmbedding
 
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -54,12 +56,9 @@ def fact_vectors(session: Session, facts: list[Fact], embed: Embed, model: str |
 def related_facts(session: Session, text: str, k: int, embed: Embed, exclude_ids: Iterable[int] = (),
                   model: str | None = None) -> list[tuple[Fact, float]]:
     """The k active facts most similar to `text`, best first, with their cosine similarity."""
-    excluded = set(exclude_ids)
-    facts = [f for f in session.scalars(select(Fact).where(IS_ACTIVE).order_by(Fact.id)) if f.id not in excluded]
-    if not facts or k <= 0:
-        return []
-    matrix = fact_vectors(session, facts, embed, model)
-    query = np.asarray(embed([text]), dtype=np.float32)[0]
-    scores = matrix @ query  # unit vectors: the dot product is the cosine
-    order = np.argsort(-scores, kind="stable")[:k]
-    return [(facts[i], float(scores[i])) for i in order]
+    from amend.store.vectors import FACTS, nearest
+
+    hits = nearest(session, FACTS, lambda: np.asarray(embed([text]), dtype=np.float32)[0], k, embed,
+                   model or model_name(embed), exclude_ids)
+    facts = {f.id: f for f in session.scalars(select(Fact).where(Fact.id.in_([i for i, _ in hits])))} if hits else {}
+    return [(facts[i], score) for i, score in hits]

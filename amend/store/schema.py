@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -170,6 +171,33 @@ class StatementEmbedding(Base):
     model: Mapped[str] = mapped_column(String(200))
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     text_hash: Mapped[str] = mapped_column(String(64))
+
+
+class VectorChange(Base):
+    """One change to an item that vector indexes hold (a fact or a derived statement), written by
+    database triggers on every insert, update and delete (migration 0003): each index applies the
+    changes after the seq it has seen (see amend/store/vectors.py)."""
+
+    __tablename__ = "vector_changes"
+
+    seq: Mapped[int] = mapped_column(primary_key=True)  # commit order (see the migration)
+    kind: Mapped[str] = mapped_column(String(16))  # "fact" or "statement"
+    item_id: Mapped[int] = mapped_column(Integer)  # the fact's or statement's id
+    token: Mapped[int] = mapped_column(BigInteger)  # random: tells a rolled-back seq from its reuse
+
+
+class VectorIndexState(Base):
+    """A vector index kept in the database (a sqlite-vec or pgvector table named `name`): which
+    collection and embedding model it holds and the last VectorChange.seq applied to it."""
+
+    __tablename__ = "vector_indexes"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)  # the index table's name
+    collection: Mapped[str] = mapped_column(String(32))  # "facts" (see vectors.COLLECTIONS)
+    model: Mapped[str] = mapped_column(String(200))  # the embedding model's name
+    dims: Mapped[int] = mapped_column(Integer)  # vector length
+    backend: Mapped[str] = mapped_column(String(16))  # "sqlite-vec" or "pgvector"
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)  # changes up to here are in the index
 
 
 class Job(Base):

@@ -231,3 +231,38 @@ def test_cuda_small_model_on_its_own_stream_combines_exactly(tiny, tmp_path):
         assert d.models.stream is not None
         ids = d.encode(QUESTION)
         assert_steps_match_reference(d, ids, 4, 1.0, atol=1e-3)
+
+
+def one_at_a_time(d, prompt, continuation: str, alpha: float) -> float:
+    """The scoring `logprobs` replaced: prompt + continuation in one forward per model, alone."""
+    ids = d.encode(prompt)
+    cont = d.tokenizer(continuation, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    n = cont.shape[1]
+    if n == 0:
+        return 0.0
+    with torch.inference_mode():
+        logits = d.step(alpha).logits(torch.cat([ids, cont], dim=1), keep=n + 1)[:-1]
+        return float(torch.log_softmax(logits, -1).gather(1, cont[0].unsqueeze(1)).sum())
+
+
+CANDIDATES = ["Paris", "The capital of France is Paris.", "Rome", "", "Lyon, of course, or maybe Marseille"]
+
+
+@pytest.mark.parametrize("setup,alpha", [("shared", 1.5), ("shared", 0.0), ("none", 1.0), ("pair", 1.0),
+                                         ("pair-bias", 0.7)])
+def test_logprobs_in_one_batch_equal_one_at_a_time(tiny, random_adapter, pair, tmp_path, setup, alpha):
+    """Every path of the combination (proxy shared and folded, base row alone, large alone, a pair,
+    peft's mixed batch) scores a right-padded batch as it scores each continuation alone."""
+    from amend.assistant.synthetic import save_lora
+
+    loaded, adapter = {"shared": (tiny, random_adapter), "none": (tiny, None), "pair": pair,
+                       "pair-bias": (pair[0], None)}[setup]
+    if setup == "pair-bias":
+        adapter = save_lora(loaded.small, tmp_path / "bias-lora", std=0.05, seed=4, lora_bias=True)
+    prompt = [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": QUESTION}]
+    with ProxyDecoder(loaded, adapter) as d:
+        batched = d.logprobs(prompt, CANDIDATES, alpha=alpha)
+        alone = [one_at_a_time(d, prompt, c, alpha) for c in CANDIDATES]
+        assert batched == pytest.approx(alone, abs=1e-3)  # measured: at most 3e-5 apart
+        assert batched[3] == 0.0 and len(set(batched)) == len(batched)
+        assert d.logprob(prompt, CANDIDATES[1], alpha=alpha) == pytest.approx(alone[1], abs=1e-3)

@@ -10,14 +10,14 @@ class Scripted:
     """An answerer with fixed outputs: answers per question, log-probs per (question, text)."""
 
     def __init__(self, answers: dict[str, str], logprobs: dict[tuple[str, str], float]):
-        self.answers, self.logprobs, self.calls = answers, logprobs, []
+        self.answers, self.table, self.calls = answers, logprobs, []
 
     def generate(self, question: str) -> str:
         return self.answers[question]
 
-    def logprob(self, question: str, continuation: str) -> float:
-        self.calls.append((question, continuation))
-        return self.logprobs[(question, continuation)]
+    def logprobs(self, question: str, continuations: list[str]) -> list[float]:
+        self.calls.append((question, tuple(continuations)))
+        return [self.table[(question, c)] for c in continuations]
 
 
 Q1, Q2, Q3 = "What is the capital of Ostrava Minor?", "Who is its mayor?", "Capital of Germany?"
@@ -56,7 +56,7 @@ def test_score_case_and_aggregate() -> None:
     results = score_case(answerer, CASE, "large")
     assert [(r.generation, r.ranking) for r in results] == [(True, True), (False, False), (True, True)]
     assert results[1].margin == pytest.approx(-3.0)
-    assert len(answerer.calls) == 8  # every alias and every distractor once
+    assert [len(c) for _, c in answerer.calls] == [4, 2, 2]  # one call per probe: every alias and distractor
     other = Scripted({**ANSWERS, Q2: "Ruth Amsel is mayor."}, {**LOGPROBS, (Q2, "Ruth Amsel"): -1.0})
     results += score_case(other, CASE, "dct")
     table = aggregate(results)

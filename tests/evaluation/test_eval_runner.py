@@ -60,6 +60,25 @@ def test_batch_puts_every_case_in_one_store(tiny, fast) -> None:
     assert out["systems"]["context"]["direct"]["n"] == 2
 
 
+def test_batch_updates_the_expert_once_for_all_cases(tiny, fast, monkeypatch) -> None:
+    """--batch: one update per store over every case's facts (the training itself is beside the
+    point here, and other tests run it: the update is recorded, not run)."""
+    from amend.evaluation import runner
+
+    calls = []
+    monkeypatch.setattr(runner, "run_update", lambda ts, loaded, derive, on_stage, label: calls.append(
+        (label, derive, ts.facts)) or {"facts": ts.facts})
+    second = parse_case({
+        "id": "v2", "facts": ["Mira Tallis was born in Oslo."],
+        "probes": [{"kind": "direct", "question": "Where was Mira Tallis born?", "answers": ["Oslo"],
+                    "distractors": ["Paris"]}],
+    })
+    out = run_eval([CASE, second], tiny, fast, parse_systems("seed-lora"), batch=True)
+    assert calls == [("batch: seed", False, 2)]  # not one per case
+    assert [(u["case"], u["store"]) for u in out["updates"]] == [("batch", "seed")]
+    assert [r["case"] for r in out["cases"]] == ["v1", "v2"]
+
+
 def test_dct_runs_the_full_pipeline_in_the_case_store(tiny, fast) -> None:
     out = run_eval([CASE], tiny, fast, parse_systems("large,dct"))
     large, dct = out["cases"]

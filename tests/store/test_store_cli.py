@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from amend.store.db import HEAD
+
 
 def amend(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "amend", *args], capture_output=True, text=True)
@@ -117,8 +119,8 @@ def test_export(db_url, tmp_path):
 
 def test_db_upgrade(db_url):
     first = ok("db", "upgrade").strip()
-    assert first.endswith("upgraded from empty to revision 0002")
-    assert ok("db", "upgrade").strip().endswith("already at revision 0002")
+    assert first.endswith("upgraded from empty to revision 0003")
+    assert ok("db", "upgrade").strip().endswith("already at revision 0003")
 
 
 # --- the conventions of simonw/llm and sqlite-utils, and bad input (in-process: fast) ---

@@ -9,6 +9,7 @@ from __future__ import annotations
 from alembic import context
 
 from amend.store.schema import Base
+from amend.store.vectors import not_an_index_table
 
 config = context.config
 
@@ -17,6 +18,7 @@ def _run(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
+        include_name=not_an_index_table,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )
