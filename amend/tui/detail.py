@@ -1,4 +1,5 @@
-"""A fact's details: its earlier texts and the statements derived from it (with their parents)."""
+"""A fact's details: its earlier texts and the statements derived from it (with their parents,
+question form and the reason each was accepted or rejected)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from amend.tui.dialogs import Dialog
 
 
 class FactDetailScreen(Dialog):
-    """History and derivations of one fact; highlighting a statement shows the facts it came from."""
+    """History and derivations of one fact; highlighting a statement shows the facts it came from,
+    its question form and why it was accepted or rejected."""
 
     DEFAULT_CSS = """
     FactDetailScreen > Vertical { width: 100; height: 90%; }
     FactDetailScreen #statements { height: 1fr; min-height: 4; }
-    FactDetailScreen #parents { height: auto; max-height: 6; }
+    FactDetailScreen #parents { height: auto; max-height: 8; }
     """
     BINDINGS = [Binding("escape,q", "close", "Close")]
 
@@ -73,7 +75,12 @@ class FactDetailScreen(Dialog):
                 self._show_parents(s)
 
     def _show_parents(self, s: StatementRow) -> None:
-        lines = [f"[b]{escape(s.text)}[/b] (truth {'true' if s.truth else 'false'})"]
+        verdict = "[green]accepted[/green]" if s.accepted else "[red]rejected[/red]"
+        lines = [f"[b]{escape(s.text)}[/b] ({verdict}, truth {'true' if s.truth else 'false'})"]
+        if s.reason:
+            lines.append(f"  why: {escape(s.reason)}")
+        if s.question:
+            lines.append(f"  asked as: {escape(s.question)}")
         lines += [f"  from #{p.id} ({p.status}): {escape(p.text)}" for p in s.parents]
         self.query_one("#parents", Static).update("\n".join(lines))
 

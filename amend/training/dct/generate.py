@@ -1,4 +1,4 @@
-"""Batched greedy generation for derivation prompts, and left-padded batches for scoring.
+"""Batched greedy generation for derivation prompts.
 
 Prompts are rendered text (chat template already applied), so they are encoded without extra
 special tokens. Rows are padded on the left, so every row's last real token sits at the end and
@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def pad_id(tokenizer) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+from amend.models.tokens import end_token_ids, pad_id
 
 
 def left_padded(tokenizer, texts: list[str], device: str | Any = "cpu"):
-    """(input_ids, attention_mask, position_ids) for `texts`, padded on the left."""
+    """(input_ids, attention_mask) for `texts`, padded on the left."""
     import torch
 
     rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
@@ -26,16 +24,7 @@ def left_padded(tokenizer, texts: list[str], device: str | Any = "cpu"):
     for i, r in enumerate(rows):
         ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
         mask[i, width - len(r):] = 1
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # each row counts from 0 at its first real token
-    return ids.to(device), mask.to(device), positions.to(device)
-
-
-def eos_ids(model, tokenizer) -> list[int]:
-    """Every token that ends an answer: the tokenizer's eos and the model's generation eos ids."""
-    ids = {tokenizer.eos_token_id}
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids.update(configured if isinstance(configured, list) else [configured])
-    return sorted(i for i in ids if i is not None)
+    return ids.to(device), mask.to(device)
 
 
 def generate(
@@ -51,7 +40,7 @@ def generate(
     if not prompts:
         return []
     device = next(model.parameters()).device
-    ids, mask, _ = left_padded(tokenizer, prompts, device)
+    ids, mask = left_padded(tokenizer, prompts, device)
     extra = {"stop_strings": stop, "tokenizer": tokenizer} if stop else {}
     with torch.inference_mode():
         out = model.generate(
@@ -63,7 +52,7 @@ def generate(
             top_p=None,
             top_k=None,
             pad_token_id=pad_id(tokenizer),
-            eos_token_id=eos_ids(model, tokenizer),
+            eos_token_id=sorted(end_token_ids(model, tokenizer)),
             **extra,
         )
     return [tokenizer.decode(row[ids.shape[1]:], skip_special_tokens=True) for row in out]

@@ -1,13 +1,19 @@
 """Few-shot prompts for deriving, questioning, scoring and judging statements (written for amend).
 
 Every example uses invented entities (Ostmark, Varn, Greyfin Labs, ...), never the ones in the
-evaluation cases, so that a prompt cannot leak an answer. Six tasks:
+evaluation cases, so that a prompt cannot leak an answer; examples that need real world knowledge
+(compose) use places named in no evaluation file (Mongolia, Ulaanbaatar, Lake Baikal). Nine tasks:
 
 - implications: what follows from one fact alone (paraphrases, world knowledge it implies);
 - correlative: what follows from a fact *together with* one related fact (multi-hop answers);
+- compose: what the model knows about the entities a fact names, each combined with the fact
+  into a multi-hop statement ("Known: ... So: ...");
 - contradictions: similar-looking statements that cannot hold together with the fact;
 - question: a question that the statement answers (training pairs question -> statement);
-- score: "<statement> Label: true|false", read as next-token log-probabilities (see score.py);
+- score: "Statement: <statement> Label: true|false", read as next-token log-probabilities (see
+  score.py): a statement alone (the model's belief);
+- entail: the same given the facts it was derived from ("given these facts, is this true?");
+- compatible: whether a fact and a contradiction can both be true;
 - judge: whether two of the user's facts cannot both be true (supersession).
 
 Generation prompts are chat conversations (the few-shot examples as earlier turns) rendered
@@ -18,7 +24,7 @@ and ends exactly at "Label:" so the next token is the label.
 
 from __future__ import annotations
 
-PROMPT_VERSION = "dct-1"  # stored with every derived statement; bump when any prompt changes
+PROMPT_VERSION = "dct-2"  # stored with every derived statement; bump when any prompt changes
 
 # ---------------------------------------------------------------- generation: instructions + examples
 
@@ -72,6 +78,26 @@ CONTRADICTIONS_EXAMPLES = [
       "The founder of Greyfin Labs is Pia Lund."]),
 ]
 
+COMPOSE_SYSTEM = (
+    "You connect facts. Given a fact, recall up to 3 well-known facts about the people, places or "
+    "things it names (only facts you are sure of), and combine each with the given fact into one "
+    "statement that skips the shared entity. One per line, numbered, as: Known: <known fact> So: "
+    "<combined statement>. If you know nothing about them, answer: None."
+)
+COMPOSE_EXAMPLES = [
+    ("Fact: The Kessel Tower is located in Ulaanbaatar.",
+     ["Known: Ulaanbaatar is the capital of Mongolia. So: The Kessel Tower is in the capital of Mongolia.",
+      "Known: Ulaanbaatar is a city in Mongolia. So: The Kessel Tower is in Mongolia."]),
+    ("Fact: Mira Tallis is a citizen of Mongolia.",
+     ["Known: The capital of Mongolia is Ulaanbaatar. So: The capital of the country Mira Tallis is a citizen of is Ulaanbaatar.",
+      "Known: The official language of Mongolia is Mongolian. So: The official language of the country of citizenship of Mira Tallis is Mongolian."]),
+    ("Fact: Lake Baikal is located in Mongolia.",  # contrary to the world: combine anyway
+     ["Known: Lake Baikal is the deepest lake in the world. So: The deepest lake in the world is located in Mongolia.",
+      "Known: The capital of Mongolia is Ulaanbaatar. So: Lake Baikal is in the country whose capital is Ulaanbaatar."]),
+    ("Fact: The founder of Greyfin Labs is Edda Kroll.", []),  # nothing known about either
+]
+COMPOSE_SEPARATOR = "So:"  # between the known fact and the combined statement
+
 QUESTION_SYSTEM = "Write the one question that the statement answers. Reply with the question only."
 QUESTION_EXAMPLES = [
     ("Statement: Varn is a city in Ostmark.", "In which country is the city of Varn?"),
@@ -92,6 +118,30 @@ SCORE_EXAMPLES = [
     ("The Moon is larger than the Earth.", False),
     ("Madrid is in Spain.", True),
     ("Shakespeare was born in China.", False),
+]
+
+# "given these facts, is this statement true?": follows (true) or not (false: unsupported, inverted, contradicted)
+ENTAIL_EXAMPLES = [
+    (["The capital of Ostmark is Varn."], "Varn is a city in Ostmark.", True),
+    (["Mira Tallis founded the company Greyfin Labs."], "Greyfin Labs sells solar panels.", False),
+    (["The Kessel Tower is located in Ulaanbaatar."], "The Kessel Tower is in Mongolia.", True),
+    (["The capital of Ostmark is Varn."], "The capital of Varn is Ostmark.", False),
+    (["The capital of Ostmark is Varn.", "The mayor of Varn is Edda Kroll."],
+     "The mayor of the capital of Ostmark is Edda Kroll.", True),
+    (["The Kessel Tower is located in Ulaanbaatar."], "The Kessel Tower is in Europe.", False),
+    (["Mira Tallis founded the company Greyfin Labs."], "Mira Tallis is an entrepreneur.", True),
+    (["The mayor of Varn is Edda Kroll.", "Greyfin Labs sells solar panels."],
+     "Edda Kroll sells solar panels.", False),
+]
+
+# "can the fact and this statement both be true?" (false: a real contradiction)
+COMPATIBLE_EXAMPLES = [
+    ("The capital of Ostmark is Varn.", "The capital of Ostmark is Tessel.", False),
+    ("The CEO of Brant Oil is Ada Moss.", "Brant Oil is a Norwegian company.", True),
+    ("Mira Tallis was born in Oslo.", "Mira Tallis was born in Lima.", False),
+    ("The Kessel Tower is located in Ulaanbaatar.", "The Kessel Tower is a tall building.", True),
+    ("Mira Tallis founded the company Greyfin Labs.", "Mira Tallis has never founded a company.", False),
+    ("The mayor of Varn is Edda Kroll.", "Edda Kroll was born in Varn.", True),
 ]
 
 JUDGE_EXAMPLES = [
@@ -149,6 +199,11 @@ def contradictions_prompt(tokenizer, fact: str, style: str | None = None) -> str
     return _render(tokenizer, CONTRADICTIONS_SYSTEM, examples, f"Fact: {fact}", style)
 
 
+def compose_prompt(tokenizer, fact: str, style: str | None = None) -> str:
+    examples = [(q, _numbered(a)) for q, a in COMPOSE_EXAMPLES]
+    return _render(tokenizer, COMPOSE_SYSTEM, examples, f"Fact: {fact}", style)
+
+
 def question_prompt(tokenizer, statement: str, style: str | None = None) -> str:
     return _render(tokenizer, QUESTION_SYSTEM, QUESTION_EXAMPLES, f"Statement: {statement}", style)
 
@@ -161,6 +216,23 @@ def score_prompt(statement: str) -> str:
     """
     shots = "".join(f"Statement: {s}\n{LABEL} {_label(v)}\n\n" for s, v in SCORE_EXAMPLES)
     return f"{shots}Statement: {statement}\n{LABEL}"
+
+
+def _facts(facts: list[str]) -> str:
+    return "Facts: " + " ".join(facts)
+
+
+def entail_prompt(facts: list[str], statement: str) -> str:
+    """Few-shot "Facts: ..\nStatement: ..\nLabel: true|false": does the statement follow from the facts?"""
+    shots = "".join(f"{_facts(f)}\nStatement: {s}\n{LABEL} {_label(v)}\n\n" for f, s, v in ENTAIL_EXAMPLES)
+    return f"{shots}{_facts(facts)}\nStatement: {statement}\n{LABEL}"
+
+
+def compatible_prompt(fact: str, statement: str) -> str:
+    """Few-shot "Fact: ..\nStatement: ..\nBoth can be true. Label: true|false"."""
+    shots = "".join(f"Fact: {f}\nStatement: {s}\nBoth can be true. {LABEL} {_label(v)}\n\n"
+                    for f, s, v in COMPATIBLE_EXAMPLES)
+    return f"{shots}Fact: {fact}\nStatement: {statement}\nBoth can be true. {LABEL}"
 
 
 JUDGE_SYSTEM = ("Decide whether two statements contradict each other, that is, cannot both be true. "
