@@ -105,13 +105,19 @@ _STOPWORDS = frozenset(
 
 
 def claim(text: str) -> tuple[frozenset[str], bool]:
-    """What a statement says, for telling statements apart: the crude stems (first 5 letters) of
-    its content words, ignoring order, case, punctuation and stopwords, and whether it is negated.
+    """What a statement says, for telling statements apart: the crude stems (`_stem`) of its
+    content words, ignoring order, case, punctuation and stopwords, and whether it is negated.
     "Kestrel Foods was founded by Amara Osei." and "Amara Osei founded Kestrel Foods." make one
     claim; "Lusk is not in Vendaria." is the negation of "Lusk is in Vendaria."."""
     negated = len(_NEGATION.findall(text)) % 2 == 1
-    stems = frozenset(w[:5] for w in words(_NEGATION.sub(" ", text)) if w not in _STOPWORDS)
+    stems = frozenset(_stem(w) for w in words(_NEGATION.sub(" ", text)) if w not in _STOPWORDS)
     return stems, negated
+
+
+def _stem(word: str) -> str:
+    """A crude stem: up to 3 letters of ending off, 5 kept ("founded", "founder" -> "found";
+    "Smithson" and "Smithfield" stay apart); a word with a digit stays whole ("City12", "1990")."""
+    return word if any(c.isdigit() for c in word) else word[:max(5, len(word) - 3)]
 
 
 def restates(statement: str, fact: str) -> bool:
