@@ -1,9 +1,13 @@
 """Batched greedy generation for derivation prompts.
 
 Prompts are rendered text (chat template already applied), so they are encoded without extra
-special tokens. Rows are padded on the left, so every row's last real token sits at the end and
-generation continues all rows together; the pad token is the tokenizer's, else its eos. The
-tokenizer is shared with the assistant and training, so it is never modified here.
+special tokens. Rows are padded on the left of what differs between them, so every row's last
+real token sits at the end and generation continues all rows together; the pad token is the
+tokenizer's, else its eos. When the rows share a long token prefix (the question prompts share
+their instruction and examples), that prefix runs once and its key/value cache is handed to
+`generate` for every row: [shared prefix][pads][own tokens], the pads masked, so each row sees
+exactly its own prompt. The tokenizer is shared with the assistant and training, so it is never
+modified here.
 """
 
 from __future__ import annotations
@@ -13,18 +17,30 @@ from typing import Any
 from amend.models.tokens import end_token_ids, pad_id
 
 
-def left_padded(tokenizer, texts: list[str], device: str | Any = "cpu"):
-    """(input_ids, attention_mask) for `texts`, padded on the left."""
+MIN_SHARED = 32  # a shared prefix shorter than this many tokens is not cached
+
+
+def shared_prefix(rows: list[list[int]]) -> int:
+    """Length of the longest common token prefix, leaving every row at least one token of its own."""
+    n = max(min(len(r) for r in rows) - 1, 0)
+    first = rows[0]
+    return next((i for i in range(n) if any(r[i] != first[i] for r in rows)), n)
+
+
+def padded(tokenizer, rows: list[list[int]], shared: int = 0):
+    """(input_ids, attention_mask): each row's first `shared` tokens (the same in every row), then
+    left padding, then the rest of the row."""
     import torch
 
-    rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id(tokenizer), dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    width = max(len(r) for r in rows) - shared
+    ids = torch.full((len(rows), shared + width), pad_id(tokenizer), dtype=torch.long)
+    mask = torch.zeros((len(rows), shared + width), dtype=torch.long)
     for i, r in enumerate(rows):
-        ids[i, width - len(r):] = torch.tensor(r, dtype=torch.long)
-        mask[i, width - len(r):] = 1
-    return ids.to(device), mask.to(device)
+        ids[i, :shared] = torch.tensor(r[:shared], dtype=torch.long)
+        mask[i, :shared] = 1
+        ids[i, shared + width - (len(r) - shared):] = torch.tensor(r[shared:], dtype=torch.long)
+        mask[i, shared + width - (len(r) - shared):] = 1
+    return ids, mask
 
 
 def generate(
@@ -40,9 +56,16 @@ def generate(
     if not prompts:
         return []
     device = next(model.parameters()).device
-    ids, mask = left_padded(tokenizer, prompts, device)
+    rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in prompts]
+    shared = shared_prefix(rows) if len(rows) > 1 else 0
+    shared = shared if shared >= MIN_SHARED else 0
+    ids, mask = (t.to(device) for t in padded(tokenizer, rows, shared))
     extra = {"stop_strings": stop, "tokenizer": tokenizer} if stop else {}
     with torch.inference_mode():
+        if shared:
+            cache = model(input_ids=ids[:1, :shared], use_cache=True).cache
+            cache.batch_repeat_interleave(len(rows))
+            extra["cache"] = cache  # transformers 5: `cache`, not past_key_values
         out = model.generate(
             input_ids=ids,
             attention_mask=mask,

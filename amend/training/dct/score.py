@@ -21,6 +21,7 @@ import copy
 import math
 
 from amend.models.tokens import pad_id
+from amend.training.dct.generate import shared_prefix
 from amend.training.dct import prompts
 
 MIN_SHARED = 8  # a common prefix shorter than this many tokens is not worth a cache
@@ -41,16 +42,6 @@ def p_true_from_logprobs(logp_true: float, logp_false: float) -> float:
     return 1.0 / (1.0 + math.exp(d)) if d < 700 else 0.0
 
 
-def _shared_prefix(rows: list[list[int]]) -> int:
-    """Length of the longest common token prefix, leaving every row at least one token of its own."""
-    n = min(len(r) for r in rows) - 1
-    first = rows[0]
-    for i in range(max(n, 0)):
-        if any(r[i] != first[i] for r in rows):
-            return i
-    return max(n, 0)
-
-
 def label_probabilities(model, tokenizer, texts: list[str], batch_size: int = 16) -> list[float]:
     """p_true for each prompt text that ends in "Label:", batched over a shared prefix cache."""
     import torch
@@ -60,7 +51,7 @@ def label_probabilities(model, tokenizer, texts: list[str], batch_size: int = 16
     t_id, f_id = label_token_ids(tokenizer)
     device = next(model.parameters()).device
     rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    shared = _shared_prefix(rows)
+    shared = shared_prefix(rows)
     if shared < MIN_SHARED:
         shared = 0
     out: list[float] = []

@@ -8,8 +8,8 @@ import math
 import pytest
 
 from amend.training.dct import prompts
+from amend.training.dct.generate import shared_prefix
 from amend.training.dct.score import (
-    _shared_prefix,
     contradiction_probability,
     label_probabilities,
     label_token_ids,
@@ -33,9 +33,9 @@ def test_prompts_end_at_the_label():
 
 
 def test_shared_prefix_leaves_each_row_a_token():
-    assert _shared_prefix([[1, 2, 3, 4], [1, 2, 5]]) == 2
-    assert _shared_prefix([[1, 2, 3], [1, 2, 3]]) == 2
-    assert _shared_prefix([[7], [7, 8]]) == 0
+    assert shared_prefix([[1, 2, 3, 4], [1, 2, 5]]) == 2
+    assert shared_prefix([[1, 2, 3], [1, 2, 3]]) == 2
+    assert shared_prefix([[7], [7, 8]]) == 0
 
 
 @pytest.mark.slow
