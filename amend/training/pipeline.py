@@ -194,7 +194,7 @@ class Update:
             t_derive += sum(float(v) for k, v in timings.items() if k != "score")
         t = time.perf_counter()
         with self.store.session() as session:
-            settled = settle_store(session, self.profile, dct.scoring, self.settings.dct_graph)
+            settled = settle_store(session, self.profile, self.settings.dct_graph)
         self.result.timings["settle"] = round(time.perf_counter() - t, 3)
         self.result.accepted = settled.accepted
         if todo:
@@ -206,6 +206,7 @@ class Update:
         ones of this profile), grouped by their parents; the derivation's timings."""
         from amend.models.embed import embed
         from amend.training.dct.derive import derive
+        from amend.training.dct.prompts import version_for
 
         start, span = STAGE_START["derive"], STAGE_START["train"] - STAGE_START["derive"]
         where = f"fact {fact.id} ({i + 1}/{n})"
@@ -231,6 +232,7 @@ class Update:
                 groups.setdefault(tuple(sorted({p.id for p in parents})), []).append({
                     "text": st.text, "kind": st.kind, "question": st.question, "p_true": st.p_true,
                     "truth": st.truth, "accepted": st.accepted, "reason": st.reason,
+                    "prompt_version": version_for(st.scoring),
                 })
             for key, sts in groups.items():
                 save_derivation(session, [session.get(Fact, k) for k in key], sts, self.profile,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -79,6 +80,7 @@ class Statement:
     parents: list[str]  # texts of the trusted facts it was derived from
     reason: str = ""  # why it was accepted or rejected
     known: str | None = None  # a composition: what the model knew that it was combined with
+    scoring: str = "conditioned"  # how p_true was scored: given its parents, or "prior" (alone)
 
     def to_json(self) -> dict:
         return {"text": self.text, "kind": self.kind, "p_true": self.p_true, "truth": self.truth,
@@ -177,20 +179,26 @@ def derive(lp, fact: str, related: list[str] | None = None, settings: DeriveSett
 
     # 3. scores
     report("score", 0, 1)
-    p = _scores(score_model, tok, found, s)
+    p, how = _scores(score_model, tok, found, s)
+
+    # a composition rests on the model's own knowledge: without scores given the parents (and the
+    # known fact) nothing vouches for it, so it is dropped
+    keep = [i for i, c in enumerate(found) if not (c.known and how[i] != "conditioned")]
+    found, p, how = [found[i] for i in keep], [p[i] for i in keep], [how[i] for i in keep]
 
     # 4. verdicts over this fact's graph
     names = {t: ("the fact" if i == 0 else f"related fact {i}") for i, t in enumerate(trusted)}
-    items = [Derived(i, c.text, c.kind, p[i], tuple(c.parents)) for i, c in enumerate(found)]
+    items = [Derived(i, c.text, c.kind, p[i], tuple(c.parents), how[i]) for i, c in enumerate(found)]
     items.append(Derived("fact", fact, "implication", 1.0, (fact,)))
-    verdicts = settle({t: t for t in trusted}, items, s.scoring, name=names.__getitem__)
+    verdicts = settle({t: t for t in trusted}, items, name=names.__getitem__)
     v = verdicts["fact"]
     statements = [Statement(fact, "implication", forms.get(fact) or fallback_question(fact), 1.0, v.truth,
                             v.accepted, [fact], "the fact itself: its question form")]
     for i, c in enumerate(found):
         v = verdicts[i]
         statements.append(Statement(c.text, c.kind, forms.get(c.text) or fallback_question(c.text), p[i],
-                                    v.truth, v.accepted, list(c.parents), with_known(v.reason, c.known), c.known))
+                                    v.truth, v.accepted, list(c.parents), with_known(v.reason, c.known), c.known,
+                                    how[i]))
     report("score", 1, 1)
     done = time.perf_counter()
     return Derivation(fact, related, statements, done - started,
@@ -198,25 +206,63 @@ def derive(lp, fact: str, related: list[str] | None = None, settings: DeriveSett
                       gen_key, score_key, prompts.PROMPT_VERSION, s.scoring)
 
 
-def _scores(model, tok, found: list[_Candidate], s: DeriveSettings) -> list[float]:
-    """p_true of each candidate (see the module docstring, step 3); one batched call per prompt kind."""
-    if s.scoring == "prior":
-        return label_probabilities(model, tok, [prompts.score_prompt(c.text) for c in found], s.score_batch)
+def _scores(model, tok, found: list[_Candidate], s: DeriveSettings) -> tuple[list[float], list[str]]:
+    """p_true of each candidate and how it was scored ("conditioned" or "prior"; see the module
+    docstring, step 3); one batched call per prompt kind. A kind is scored given its parents
+    only if the scorer passes that kind's labelled checks; otherwise alone ("prior")."""
+    p, how = [0.0] * len(found), ["prior"] * len(found)
     positive = [i for i, c in enumerate(found) if c.kind != "contradiction"]
     negative = [i for i, c in enumerate(found) if c.kind == "contradiction"]
-    knowns = sorted({c.known for c in found if c.known})
-    entail = _calibrated(model, tok, prompts.entail_prompt(["N/A"], "N/A"), s.score_batch, [
-        prompts.entail_prompt(found[i].parents + ([found[i].known] if found[i].known else []), found[i].text)
-        for i in positive])
-    compatible = _calibrated(model, tok, prompts.compatible_prompt("N/A", "N/A"), s.score_batch, [
-        prompts.compatible_prompt(found[i].parents[0], found[i].text) for i in negative])
-    belief = dict(zip(knowns, label_probabilities(model, tok, [prompts.score_prompt(k) for k in knowns], s.score_batch)))
-    p = [0.0] * len(found)
-    for i, q in zip(positive, entail):
-        p[i] = q * belief.get(found[i].known, 1.0)
-    for i, q in zip(negative, compatible):
+    alone = []
+    if s.scoring == "conditioned":
+        knowns = sorted({c.known for c in found if c.known})
+        entail = _checked(model, tok, "entail", s.score_batch, [
+            prompts.entail_prompt(found[i].parents + ([found[i].known] if found[i].known else []), found[i].text)
+            for i in positive])
+        compatible = _checked(model, tok, "compatible", s.score_batch, [
+            prompts.compatible_prompt(found[i].parents[0], found[i].text) for i in negative])
+        if entail is not None and knowns:
+            belief = dict(zip(knowns, label_probabilities(model, tok, [prompts.score_prompt(k) for k in knowns],
+                                                          s.score_batch)))
+            entail = [q * belief.get(found[i].known, 1.0) for i, q in zip(positive, entail)]
+        for group, scores in ((positive, entail), (negative, compatible)):
+            if scores is None:
+                alone += group
+            for i, q in zip(group, scores or []):
+                p[i], how[i] = q, "conditioned"
+    else:
+        alone = positive + negative
+    for i, q in zip(alone, label_probabilities(model, tok, [prompts.score_prompt(found[i].text) for i in alone],
+                                               s.score_batch)):
         p[i] = q
-    return p
+    return p, how
+
+
+# per scorer model and prompt kind: did it pass the labelled checks? (asked once per process)
+_PASSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_KINDS = {  # kind -> (prompt builder, labelled checks, content-free query for calibration)
+    "entail": (lambda c: prompts.entail_prompt(c[0], c[1]), prompts.ENTAIL_CHECKS, prompts.entail_prompt(["N/A"], "N/A")),
+    "compatible": (lambda c: prompts.compatible_prompt(c[0], c[1]), prompts.COMPATIBLE_CHECKS,
+                   prompts.compatible_prompt("N/A", "N/A")),
+}
+
+
+def _checked(model, tok, kind: str, batch: int, texts: list[str]) -> list[float] | None:
+    """Calibrated scores of `texts`, or None when the scorer fails the kind's labelled checks
+    (every true check above every false one). The checks ride in the first batch of a process
+    (they share its few-shot prefix) and their verdict is kept for the model."""
+    if not texts:
+        return []
+    build, checks, content_free = _KINDS[kind]
+    known = _PASSED.setdefault(model, {})
+    extra = [build(c) for c in checks] if kind not in known else []
+    scores = _calibrated(model, tok, content_free, batch, texts + extra)
+    if extra:
+        got = scores[len(texts):]
+        true = [q for q, c in zip(got, checks) if c[-1]]
+        false = [q for q, c in zip(got, checks) if not c[-1]]
+        known[kind] = min(true) > max(false)
+    return scores[:len(texts)] if known[kind] else None
 
 
 def _calibrated(model, tok, content_free: str, batch: int, texts: list[str]) -> list[float]:

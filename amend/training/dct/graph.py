@@ -53,6 +53,7 @@ class Derived:
     kind: str  # implication | correlative | contradiction
     p_true: float  # see the module docstring: given the parents ("conditioned") or alone ("prior")
     parents: tuple[Hashable, ...]  # ids of the trusted facts it was derived from
+    scoring: str | None = None  # how p_true was scored, "conditioned" or "prior" (None: settle's `scoring`)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ def settle(facts: Mapping[Hashable, str], statements: Sequence[Derived], scoring
            name: Callable[[Hashable], str] | None = None) -> dict[Hashable, Verdict]:
     """Verdicts for `statements` (by id) given the trusted `facts` ({id: text}, all fixed true).
 
-    A statement with a parent outside `facts` is left out. `name` writes a fact's id for reasons
+    Each statement's edges follow how it was scored (`Derived.scoring`, else `scoring`). A
+    statement with a parent outside `facts` is left out. `name` writes a fact's id for reasons
     (default "fact #<id>").
     """
     if scoring not in SCORINGS:
@@ -86,7 +88,7 @@ def settle(facts: Mapping[Hashable, str], statements: Sequence[Derived], scoring
         key = claim(s.text)
         node = by_claim.setdefault(key, ("claim", key))
         node_of[s.id] = node
-        conditioned = scoring == "conditioned"
+        conditioned = (s.scoring or scoring) == "conditioned"
         if node not in graph.fixed:
             priors.setdefault(node, []).append(UNSUPPORTED if conditioned else s.p_true)
         parents = [fact_node[p] for p in s.parents]
@@ -112,8 +114,8 @@ def settle(facts: Mapping[Hashable, str], statements: Sequence[Derived], scoring
     graph.contradicts += negations
     truth = most_probable(graph).truth
     denied = {b for a, b in negations if truth[a]} | {a for a, b in negations if truth[b]}
-    context = _Context(truth, support, against, denied, scoring, name)
-    return {s.id: _verdict(s, node_of[s.id], context) for s in kept}
+    context = _Context(truth, support, against, denied, name)
+    return {s.id: _verdict(s, node_of[s.id], context, (s.scoring or scoring) == "conditioned") for s in kept}
 
 
 @dataclass
@@ -122,13 +124,12 @@ class _Context:
     support: dict
     against: dict
     denied: set  # nodes whose negation is true
-    scoring: str
     name: Callable[[Hashable], str]
 
 
-def _verdict(s: Derived, node, c: _Context) -> Verdict:
+def _verdict(s: Derived, node, c: _Context, conditioned: bool) -> Verdict:
     is_true, name = c.truth[node], c.name
-    own = f"p {s.p_true:.2f}"
+    own = f"p {s.p_true:.2f}" if conditioned else f"p {s.p_true:.2f} alone: kept by its kind"
     parents = " and ".join(name(p) for p in s.parents)
     if node[0] == "fact":
         if s.kind == "contradiction":
@@ -140,7 +141,7 @@ def _verdict(s: Derived, node, c: _Context) -> Verdict:
         if is_true:
             why = ", ".join(f"{name(b.parents[0])} ({b.p_true:.2f})" for b in backers) or "another claim"
             return Verdict(True, False, f"implied by {why}, which outweighs the contradiction ({own})")
-        if c.scoring == "conditioned" and s.p_true >= 0.5:
+        if conditioned and s.p_true >= 0.5:
             return Verdict(False, False, f"not a contradiction of {parents}: both can be true ({own})")
         return Verdict(False, True, f"contradicts {parents} ({own}): a negative example")
     if is_true:
@@ -150,6 +151,7 @@ def _verdict(s: Derived, node, c: _Context) -> Verdict:
         return Verdict(False, False, f"its negation is held ({own})")
     if rivals:
         why = ", ".join(name(r.parents[0]) + (f" ({1 - r.p_true:.2f} that both cannot hold)"
-                                               if c.scoring == "conditioned" else "") for r in rivals)
+                                               if (r.scoring or "conditioned") == "conditioned" else "")
+                        for r in rivals)
         return Verdict(False, False, f"contradicted by {why}, stronger than its support ({own})")
     return Verdict(False, False, f"does not follow from {parents} ({own})")

@@ -25,6 +25,17 @@ and ends exactly at "Label:" so the next token is the label.
 from __future__ import annotations
 
 PROMPT_VERSION = "dct-2"  # stored with every derived statement; bump when any prompt changes
+ALONE = "/alone"  # appended to the stored version of a statement scored alone (not given its parents)
+
+
+def version_for(scoring: str) -> str:
+    """The prompt_version stored with a statement scored this way ("conditioned" or "prior")."""
+    return PROMPT_VERSION if scoring == "conditioned" else PROMPT_VERSION + ALONE
+
+
+def scoring_of(version: str) -> str:
+    """How a stored statement was scored: given its parents only under this very version."""
+    return "conditioned" if version == PROMPT_VERSION else "prior"
 
 # ---------------------------------------------------------------- generation: instructions + examples
 
@@ -142,6 +153,24 @@ COMPATIBLE_EXAMPLES = [
     ("The Kessel Tower is located in Ulaanbaatar.", "The Kessel Tower is a tall building.", True),
     ("Mira Tallis founded the company Greyfin Labs.", "Mira Tallis has never founded a company.", False),
     ("The mayor of Varn is Edda Kroll.", "Edda Kroll was born in Varn.", True),
+]
+
+# labelled checks (never shown to the model as examples): a scorer's scores of a kind count only
+# if it ranks every true check above every false one (derive._scores); from the set measured in
+# benchmarks/entail_scores.py, where Qwen2.5-Coder-1.5B passes both and SmolLM2-135M fails ENTAIL
+ENTAIL_CHECKS = [
+    (["The capital of Drellia is Tamm."], "Tamm is a city in Drellia.", True),
+    (["Kato Renn founded the company Bluefin Apps."], "Bluefin Apps was founded by Kato Renn.", True),
+    (["Sela Brandt wrote the novel The Iron Gate."], "The Iron Gate is a novel.", True),
+    (["The Orvik Bridge is located in Paris."], "The Orvik Bridge is in Asia.", False),
+    (["Kato Renn founded the company Bluefin Apps."], "Kato Renn was born in Berlin.", False),
+    (["The capital of Drellia is Tamm.", "The mayor of Tamm is Ivo Lenz."], "Ivo Lenz is the capital of Drellia.", False),
+]
+COMPATIBLE_CHECKS = [
+    ("The Orvik Bridge is located in Paris.", "The Orvik Bridge is made of steel.", True),
+    ("Kato Renn founded the company Bluefin Apps.", "Bluefin Apps sells games.", True),
+    ("The capital of Drellia is Tamm.", "The capital of Drellia is Ostra.", False),
+    ("The Orvik Bridge is located in Paris.", "The Orvik Bridge is located in Madrid.", False),
 ]
 
 JUDGE_EXAMPLES = [

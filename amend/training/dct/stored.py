@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from amend.store.derived import derived_statements
 from amend.store.facts import active_facts
-from amend.training.dct.prompts import PROMPT_VERSION
+from amend.training.dct.prompts import scoring_of
 from amend.training.dct.graph import KNOWN, Derived, settle, with_known
 
 GRAPHS = ("global", "fact")
@@ -26,24 +26,25 @@ class Settled:
     changed: int = 0  # statements whose accepted flag changed
 
 
-def settle_store(session: Session, profile: str, scoring: str = "conditioned", graph: str = "global") -> Settled:
-    """Settle the profile's statements over the active facts and write the verdicts (see above)."""
+def settle_store(session: Session, profile: str, graph: str = "global") -> Settled:
+    """Settle the profile's statements over the active facts and write the verdicts (see above).
+    Each statement's edges follow how it was scored, read from its prompt_version
+    (prompts.scoring_of: statements of an earlier version were scored alone)."""
     if graph not in GRAPHS:
         raise ValueError(f"graph must be one of {', '.join(GRAPHS)}, got {graph!r}")
     facts = {f.id: f.text for f in active_facts(session)}
-    # statements of an earlier prompt version were scored another way: they keep their verdicts
-    # until their fact is derived again
-    rows = [r for r in derived_statements(session, profile=profile) if r.prompt_version == PROMPT_VERSION]
-    items = {r.id: Derived(r.id, r.text, r.kind, r.p_true, tuple(p.id for p in r.parents)) for r in rows}
+    rows = derived_statements(session, profile=profile)
+    items = {r.id: Derived(r.id, r.text, r.kind, r.p_true, tuple(p.id for p in r.parents), scoring_of(r.prompt_version))
+             for r in rows}
     if graph == "global":
-        verdicts = settle(facts, list(items.values()), scoring)
+        verdicts = settle(facts, list(items.values()))
     else:
         groups: dict[tuple, list[Derived]] = {}
         for d in items.values():
             groups.setdefault(d.parents, []).append(d)
         verdicts = {}
         for parents, group in groups.items():
-            verdicts |= settle({p: facts[p] for p in parents}, group, scoring)
+            verdicts |= settle({p: facts[p] for p in parents}, group)
     out = Settled(statements=len(verdicts))
     for r in rows:
         v = verdicts.get(r.id)

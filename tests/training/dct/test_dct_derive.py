@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from amend.training.dct.derive import KINDS, DeriveSettings, _Candidate, _merge, derive
+from amend.training.dct.derive import _PASSED, KINDS, DeriveSettings, _Candidate, _merge, derive
 from amend.training.dct.graph import KNOWN
 from amend.training.dct.parse import claim
 from amend.training.dct.prompts import PROMPT_VERSION
@@ -42,7 +42,13 @@ COMPOSED = "Jonah Strand composed the opera The Salt King."
 
 @pytest.fixture(scope="module")
 def derivation(tiny):
-    return derive(tiny, BORN, [COMPOSED, BORN])  # the fact itself among the related is ignored
+    d = derive(tiny, BORN, [COMPOSED, BORN])  # the fact itself among the related is ignored
+    d.model = tiny.large
+    return d
+
+
+def tiny_model(d):
+    return d.model
 
 
 @pytest.mark.slow
@@ -54,15 +60,19 @@ def test_derivation_has_scored_statements_and_verdicts_with_reasons(derivation):
     assert first.question.endswith("?") and first.reason == "the fact itself: its question form"
     assert len(rest) >= 3 and {s.kind for s in rest} <= set(KINDS)
     assert {"implication", "contradiction"} <= {s.kind for s in rest}
+    # SmolLM2-135M fails the labelled checks of "does it follow?" (measured: it ranks them worse
+    # than chance), so its implications are scored alone and kept by their kind; it passes the
+    # checks of "can both be true?", so its contradictions are decided by their scores
+    assert _PASSED[tiny_model(d)] == {"entail": False, "compatible": True}
     for s in rest:
         assert 0.0 <= s.p_true <= 1.0 and s.question.endswith("?") and s.reason
         assert claim(s.text) not in {claim(BORN), claim(COMPOSED)}
         if s.kind == "contradiction":  # a negative example only when the scores call it one
-            assert s.parents == [BORN] and s.truth is False
+            assert s.parents == [BORN] and s.truth is False and s.scoring == "conditioned"
             assert s.accepted == (s.p_true < 0.5)
-        else:  # trained only when its score given its parents carries it
-            assert s.accepted == s.truth == (s.p_true > 0.5)
-            assert s.parents in ([BORN], [BORN, COMPOSED])
+        else:  # without a scorer that can judge, the kind decides (and compositions are dropped)
+            assert s.scoring == "prior" and s.accepted and s.truth and s.known is None
+            assert s.parents in ([BORN], [BORN, COMPOSED]) and "kept by its kind" in s.reason
         assert (KNOWN in s.reason) == (s.known is not None)
     assert len({claim(s.text) for s in d.statements}) == len(d.statements)
 

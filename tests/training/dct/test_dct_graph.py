@@ -72,3 +72,12 @@ def test_reasons_keep_the_known_fact_of_a_composition():
     assert with_known("follows from fact #1 (p 0.90)", "Cairo is in Egypt.") == (
         "follows from fact #1 (p 0.90); combined with what the model knows: Cairo is in Egypt.")
     assert with_known("x", None) == "x"
+
+
+def test_statements_scored_alone_are_kept_by_their_kind_beside_scored_ones():
+    verdicts = settle(FACTS, [
+        Derived("alone", "Vendaria is a kingdom.", "implication", 0.31, (1,), "prior"),
+        Derived("given", "Vendaria is a republic.", "implication", 0.31, (1,), "conditioned"),
+    ])
+    assert (verdicts["alone"].accepted, verdicts["given"].accepted) == (True, False)
+    assert verdicts["alone"].reason == "follows from fact #1 (p 0.31 alone: kept by its kind)"

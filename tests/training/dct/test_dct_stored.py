@@ -76,10 +76,11 @@ def test_the_fact_row_and_other_profiles_and_versions(store):
         b, _ = add_fact(s, "Vendaria is in the north.")
         save_derivation(s, [b], [st("Old wording.", "implication", 0.2)], "tiny", "tiny", "dct-1")
     with store.session() as s:
-        assert settle_store(s, "tiny").statements == 2  # not qwen-coder's, not an earlier version's
+        assert settle_store(s, "tiny").statements == 3  # not qwen-coder's
         with pytest.raises(ValueError, match="graph must be"):
             settle_store(s, "tiny", graph="world")
     got = verdicts(store)
     assert got[a.text] == (True, True, "the fact itself: its question form")
     assert got["Vendaria has a king."][:2] == (False, False)
-    assert got["Old wording."] == (True, True, None)  # left as it was
+    # an earlier version's statement was scored alone: its fact's edge decides, as it did then
+    assert got["Old wording."] == (True, True, f"follows from fact #{b.id} (p 0.20 alone: kept by its kind)")
