@@ -12,12 +12,49 @@ modified here.
 
 from __future__ import annotations
 
+import copy
+import weakref
+from collections import OrderedDict
 from typing import Any
 
 from amend.models.tokens import end_token_ids, pad_id
 
 
 MIN_SHARED = 32  # a shared prefix shorter than this many tokens is not cached
+MAX_PREFIXES = 8  # key/value caches of fixed prompt prefixes kept per model (LRU)
+_PREFIXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def prefix_cache(model, ids: list[int], keep: bool = True):
+    """A fresh key/value cache of `ids` (one row). With `keep`, the cache is remembered for the
+    model, so a fixed prompt prefix (few-shot examples) runs once per process, not once per batch;
+    never while LoRA layers are in the model (the weights it was computed with would not hold)."""
+    import torch
+
+    device = next(model.parameters()).device
+    if not keep or any(hasattr(m, "lora_A") for m in model.modules()):
+        return model(input_ids=torch.tensor([ids], device=device), use_cache=True).cache
+    kept = _PREFIXES.setdefault(model, OrderedDict())
+    key = tuple(ids)
+    if key not in kept:
+        kept[key] = model(input_ids=torch.tensor([ids], device=device), use_cache=True).cache
+        while len(kept) > MAX_PREFIXES:
+            kept.popitem(last=False)
+    kept.move_to_end(key)
+    return copy.deepcopy(kept[key])
+
+
+def split_rows(tokenizer, texts: list[str], prefix: str | None) -> tuple[list[list[int]], int, bool]:
+    """(token rows, shared prefix length, whether that prefix is the fixed `prefix` and may be
+    kept): `prefix` when every row starts with its tokens, else the rows' longest common prefix."""
+    rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    # whitespace at the end of a prefix may be tokenized with what follows it in a row: try without
+    for start in dict.fromkeys([prefix, prefix.rstrip()] if prefix else []):
+        fixed = tokenizer(start, add_special_tokens=False)["input_ids"]
+        if fixed and all(len(r) > len(fixed) and r[:len(fixed)] == fixed for r in rows):
+            return rows, len(fixed), True
+    shared = shared_prefix(rows) if len(rows) > 1 else 0
+    return rows, (shared if shared >= MIN_SHARED else 0), False
 
 
 def shared_prefix(rows: list[list[int]]) -> int:
@@ -49,21 +86,21 @@ def generate(
     prompts: list[str],
     max_new_tokens: int,
     stop: list[str] | None = None,
+    prefix: str | None = None,
 ) -> list[str]:
-    """Greedy continuations of `prompts` in one batch, decoded without special tokens."""
+    """Greedy continuations of `prompts` in one batch, decoded without special tokens. `prefix`:
+    the fixed start of every prompt (its cache is kept for the next call; see prefix_cache)."""
     import torch
 
     if not prompts:
         return []
     device = next(model.parameters()).device
-    rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in prompts]
-    shared = shared_prefix(rows) if len(rows) > 1 else 0
-    shared = shared if shared >= MIN_SHARED else 0
+    rows, shared, keep = split_rows(tokenizer, prompts, prefix)
     ids, mask = (t.to(device) for t in padded(tokenizer, rows, shared))
     extra = {"stop_strings": stop, "tokenizer": tokenizer} if stop else {}
     with torch.inference_mode():
         if shared:
-            cache = model(input_ids=ids[:1, :shared], use_cache=True).cache
+            cache = prefix_cache(model, rows[0][:shared], keep)
             cache.batch_repeat_interleave(len(rows))
             extra["cache"] = cache  # transformers 5: `cache`, not past_key_values
         out = model.generate(

@@ -228,6 +228,13 @@ def contradictions_prompt(tokenizer, fact: str, style: str | None = None) -> str
     return _render(tokenizer, CONTRADICTIONS_SYSTEM, examples, f"Fact: {fact}", style)
 
 
+def question_prefix(tokenizer, style: str | None = None) -> str:
+    """The fixed start of every question_prompt: everything up to the line the statement is on."""
+    marker = "\x00"
+    head = question_prompt(tokenizer, marker, style).split(marker)[0]
+    return head[:head.rfind("\n") + 1]
+
+
 def compose_prompt(tokenizer, fact: str, style: str | None = None) -> str:
     examples = [(q, _numbered(a)) for q, a in COMPOSE_EXAMPLES]
     return _render(tokenizer, COMPOSE_SYSTEM, examples, f"Fact: {fact}", style)
@@ -237,31 +244,43 @@ def question_prompt(tokenizer, statement: str, style: str | None = None) -> str:
     return _render(tokenizer, QUESTION_SYSTEM, QUESTION_EXAMPLES, f"Statement: {statement}", style)
 
 
+def score_shots() -> str:
+    """The fixed few-shot start of every score_prompt."""
+    return "".join(f"Statement: {s}\n{LABEL} {_label(v)}\n\n" for s, v in SCORE_EXAMPLES)
+
+
 def score_prompt(statement: str) -> str:
     """Few-shot "Statement: <statement>\nLabel: true|false" blocks, ending in "Label:" for the statement.
 
     One statement and its label per block, blocks separated by a blank line: on SmolLM2-135M this
     ranked 15 of 16 true/false pairs right, "<statement> Label: ..." on one line 10 of 16.
     """
-    shots = "".join(f"Statement: {s}\n{LABEL} {_label(v)}\n\n" for s, v in SCORE_EXAMPLES)
-    return f"{shots}Statement: {statement}\n{LABEL}"
+    return f"{score_shots()}Statement: {statement}\n{LABEL}"
 
 
 def _facts(facts: list[str]) -> str:
     return "Facts: " + " ".join(facts)
 
 
+def entail_shots() -> str:
+    """The fixed few-shot start of every entail_prompt."""
+    return "".join(f"{_facts(f)}\nStatement: {s}\n{LABEL} {_label(v)}\n\n" for f, s, v in ENTAIL_EXAMPLES)
+
+
 def entail_prompt(facts: list[str], statement: str) -> str:
     """Few-shot "Facts: ..\nStatement: ..\nLabel: true|false": does the statement follow from the facts?"""
-    shots = "".join(f"{_facts(f)}\nStatement: {s}\n{LABEL} {_label(v)}\n\n" for f, s, v in ENTAIL_EXAMPLES)
-    return f"{shots}{_facts(facts)}\nStatement: {statement}\n{LABEL}"
+    return f"{entail_shots()}{_facts(facts)}\nStatement: {statement}\n{LABEL}"
+
+
+def compatible_shots() -> str:
+    """The fixed few-shot start of every compatible_prompt."""
+    return "".join(f"Fact: {f}\nStatement: {s}\nBoth can be true. {LABEL} {_label(v)}\n\n"
+                   for f, s, v in COMPATIBLE_EXAMPLES)
 
 
 def compatible_prompt(fact: str, statement: str) -> str:
     """Few-shot "Fact: ..\nStatement: ..\nBoth can be true. Label: true|false"."""
-    shots = "".join(f"Fact: {f}\nStatement: {s}\nBoth can be true. {LABEL} {_label(v)}\n\n"
-                    for f, s, v in COMPATIBLE_EXAMPLES)
-    return f"{shots}Fact: {fact}\nStatement: {statement}\nBoth can be true. {LABEL}"
+    return f"{compatible_shots()}Fact: {fact}\nStatement: {statement}\nBoth can be true. {LABEL}"
 
 
 JUDGE_SYSTEM = ("Decide whether two statements contradict each other, that is, cannot both be true. "

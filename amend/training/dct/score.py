@@ -21,10 +21,8 @@ import copy
 import math
 
 from amend.models.tokens import pad_id
-from amend.training.dct.generate import shared_prefix
+from amend.training.dct.generate import prefix_cache, split_rows
 from amend.training.dct import prompts
-
-MIN_SHARED = 8  # a common prefix shorter than this many tokens is not worth a cache
 
 
 def label_token_ids(tokenizer) -> tuple[int, int]:
@@ -42,23 +40,22 @@ def p_true_from_logprobs(logp_true: float, logp_false: float) -> float:
     return 1.0 / (1.0 + math.exp(d)) if d < 700 else 0.0
 
 
-def label_probabilities(model, tokenizer, texts: list[str], batch_size: int = 16) -> list[float]:
-    """p_true for each prompt text that ends in "Label:", batched over a shared prefix cache."""
+def label_probabilities(model, tokenizer, texts: list[str], batch_size: int = 16, prefix: str | None = None
+                        ) -> list[float]:
+    """p_true for each prompt text that ends in "Label:", batched over a shared prefix cache
+    (`prefix`: the fixed few-shot start of every text, whose cache is kept; see generate.prefix_cache)."""
     import torch
 
     if not texts:
         return []
     t_id, f_id = label_token_ids(tokenizer)
     device = next(model.parameters()).device
-    rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    shared = shared_prefix(rows)
-    if shared < MIN_SHARED:
-        shared = 0
+    rows, shared, keep = split_rows(tokenizer, texts, prefix)
+    if len(rows) == 1 and not keep:
+        shared = 0  # one row alone: nothing to share
     out: list[float] = []
     with torch.inference_mode():
-        cache = None
-        if shared:
-            cache = model(input_ids=torch.tensor([rows[0][:shared]], device=device), use_cache=True).cache  # transformers 5: `cache`, not past_key_values
+        cache = prefix_cache(model, rows[0][:shared], keep) if shared else None
         for start in range(0, len(rows), batch_size):
             tails = [r[shared:] for r in rows[start:start + batch_size]]
             width = max(len(t) for t in tails)
@@ -72,7 +69,7 @@ def label_probabilities(model, tokenizer, texts: list[str], batch_size: int = 16
             past = None
             if cache is not None:
                 past = copy.deepcopy(cache)
-                past.batch_repeat_interleave(len(tails))
+                past.batch_repeat_interleave(len(tails))  # transformers 5 takes `cache`, not past_key_values
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
                            position_ids=positions.to(device), cache=past, use_cache=past is not None).logits
             last = torch.tensor([len(t) - 1 for t in tails], device=logits.device)
@@ -83,7 +80,8 @@ def label_probabilities(model, tokenizer, texts: list[str], batch_size: int = 16
 
 def score_statements(model, tokenizer, statements: list[str], batch_size: int = 16) -> list[float]:
     """p_true of each statement on its own (few-shot "Statement: <statement>\\nLabel:")."""
-    return label_probabilities(model, tokenizer, [prompts.score_prompt(s) for s in statements], batch_size)
+    return label_probabilities(model, tokenizer, [prompts.score_prompt(s) for s in statements], batch_size,
+                               prompts.score_shots())
 
 
 def contradiction_probability(model, tokenizer, a: str, b: str) -> float:

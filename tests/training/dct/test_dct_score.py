@@ -53,8 +53,15 @@ def test_label_tokens_and_batched_scores_match_single_ones(tiny):
     # same as each whole prompt alone (batch_size 2 also splits the rows over two cached batches)
     texts = [prompts.entail_prompt(["The capital of Vendaria is Lusk."], s) for s in
              ["Lusk is a city in Vendaria.", "Lusk is a very large and very old city in the north of Vendaria.", "x y z."]]
-    assert label_probabilities(tiny.large, tok, texts, batch_size=2) == pytest.approx(
-        [label_probabilities(tiny.large, tok, [t])[0] for t in texts], abs=1e-4)
+    single = [label_probabilities(tiny.large, tok, [t])[0] for t in texts]
+    assert label_probabilities(tiny.large, tok, texts, batch_size=2) == pytest.approx(single, abs=1e-4)
+    # the fixed few-shot start is kept for the model: a second call reuses it, with the same scores
+    from amend.training.dct.generate import _PREFIXES
+
+    kept = label_probabilities(tiny.large, tok, texts, prefix=prompts.entail_shots())
+    assert len(_PREFIXES[tiny.large]) >= 1
+    assert label_probabilities(tiny.large, tok, texts[::-1], prefix=prompts.entail_shots())[::-1] == pytest.approx(kept)
+    assert kept == pytest.approx(single, abs=1e-4)
 
 
 @pytest.mark.slow
