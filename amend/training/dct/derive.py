@@ -144,18 +144,20 @@ def derive(lp, fact: str, related: list[str] | None = None, settings: DeriveSett
     started = time.perf_counter()
 
     # 1. one batch: implications, a correlative list per related fact, compositions, contradictions
+    # (no compositions from a scorer known to fail the checks of "does it follow?": see step 3)
     report("derive", 0, 2)
+    compose = s.compose and s.scoring == "conditioned" and _PASSED.get(score_model, {}).get("entail") is not False
     batch = [prompts.implications_prompt(tok, fact),
              *(prompts.correlative_prompt(tok, fact, r) for r in related),
              prompts.contradictions_prompt(tok, fact)]
-    if s.compose:
+    if compose:
         batch.append(prompts.compose_prompt(tok, fact))
     outputs = generate(gen_model, tok, batch, s.list_tokens, stop=_stop())
     found = [_Candidate(t, "implication", [fact]) for t in parse_statements(outputs[0], fact, related, s.max_implications)]
     for i, r in enumerate(related, 1):
         found += [_Candidate(t, "correlative", [fact, r])
                   for t in parse_statements(outputs[i], fact, trusted, s.max_correlatives)]
-    if s.compose:
+    if compose:
         found += [_Candidate(t, "correlative", [fact], known)
                   for known, t in parse_compositions(outputs[-1], fact, trusted, s.max_compositions,
                                                       prompts.COMPOSE_SEPARATOR)]
