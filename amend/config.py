@@ -67,6 +67,9 @@ class Settings:
     scope_names: bool = True  # a question that names an entity of a taught fact is in scope
     # --- deriving (deductive closure) ---
     related_k: int = 3  # similar active facts combined with a new fact (correlative implications)
+    dct_scoring: str = "conditioned"  # "conditioned": scored given the parent facts, soft edges; "prior": alone, hard edges
+    dct_graph: str = "global"  # "global": one consistency graph over every active fact; "fact": one per derived fact
+    dct_compose: bool = True  # also compose multi-hop statements from what the model knows about a fact's entities
     # --- training the expert (LoRA) ---
     lora_r: int = 8  # LoRA rank
     lora_alpha: int = 32  # LoRA scaling numerator (scale = lora_alpha / lora_r)

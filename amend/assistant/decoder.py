@@ -18,9 +18,9 @@ from typing import Any
 
 from amend.assistant.detok import StreamDetokenizer
 from amend.assistant.proxy import BASE, EXPERT, ProxyModels, ProxyStep
+from amend.models.tokens import END_TOKENS, end_token_ids  # noqa: F401 (END_TOKENS: re-exported)
 
 Prompt = Any  # a question (str), chat messages [{"role", "content"}], or token ids (list or tensor)
-END_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|end|>", "<end_of_turn>")
 
 
 @dataclass
@@ -292,18 +292,3 @@ class Picker:
             return scores[0].argmax()
         probs = torch.softmax(scores[0], dim=-1)
         return torch.multinomial(probs, 1, generator=self.generator)[0]
-
-
-def end_token_ids(model: Any, tokenizer: Any) -> set[int]:
-    """Ids that end an answer: the generation config's eos, the tokenizer's, and the usual chat
-    end markers that exist in this vocabulary."""
-    ids: set[int] = set()
-    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    for value in (eos, tokenizer.eos_token_id):
-        if isinstance(value, int):
-            ids.add(value)
-        elif value:
-            ids.update(int(v) for v in value)
-    vocab = tokenizer.get_vocab()
-    ids.update(vocab[t] for t in END_TOKENS if t in vocab)
-    return ids

@@ -18,9 +18,11 @@ from .common import profile_option, progress_bars, settings
               help="A fact to combine with TEXT (repeatable); the most related active facts in the store are added.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def derive(text: str, profile: str | None, related: tuple[str, ...], as_json: bool) -> None:
-    """Derive what follows from TEXT and what contradicts it, score each statement, and show the
-    most probable consistent set (TEXT and the related facts are trusted). Nothing is stored."""
+    """Derive what follows from TEXT and what contradicts it, score each statement given the facts
+    it came from, and show the most probable consistent set with the reason for each verdict
+    (TEXT and the related facts are trusted). Nothing is stored."""
     from amend.models.load import load_profile
+    from amend.training.dct.derive import DeriveSettings
     from amend.training.dct.derive import derive as run_derivation
 
     if not text.strip():
@@ -29,7 +31,7 @@ def derive(text: str, profile: str | None, related: tuple[str, ...], as_json: bo
     facts = [r for r in related if r.strip()] + _store_related(s, text)
     with progress_bars() as report:
         lp = load_profile(settings=s, on_progress=report)
-        d = run_derivation(lp, text, facts, on_progress=report)
+        d = run_derivation(lp, text, facts, DeriveSettings.from_settings(s), on_progress=report)
     if as_json:
         click.echo(json.dumps(d.to_json(), indent=2))
     else:
@@ -59,13 +61,13 @@ def _table(d) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{d.fact}  ({d.seconds:.1f} s, {d.generator})", title_justify="left")
-    for col, kw in [("kind", {}), ("statement", {"overflow": "fold"}), ("p_true", {"justify": "right"}),
-                    ("truth", {}), ("accepted", {}), ("question", {"overflow": "fold"})]:
+    table = Table(title=f"{d.fact}  ({d.seconds:.1f} s, {d.generator}, {d.scoring} scores)", title_justify="left")
+    for col, kw in [("kind", {}), ("statement / question", {"overflow": "fold"}), ("p_true", {"justify": "right"}),
+                    ("accepted", {}), ("reason", {"overflow": "fold"})]:
         table.add_column(col, **kw)
     for st in d.statements:
-        table.add_row(st.kind, st.text, f"{st.p_true:.2f}", "true" if st.truth else "false",
-                      "yes" if st.accepted else "no", st.question)
+        table.add_row(st.kind, f"{st.text}\n[dim]{st.question}[/dim]", f"{st.p_true:.2f}",
+                      "[green]yes[/green]" if st.accepted else "[red]no[/red]", st.reason)
     console = Console()
     if d.related:
         console.print("related: " + "; ".join(d.related))

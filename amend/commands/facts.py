@@ -191,7 +191,7 @@ def show(fact_id: int, as_json: bool) -> None:
         fact = get_fact(session, fact_id)
         revisions = [{"text": r.text, "replaced": r.created.isoformat()} for r in fact.revisions]
         derived = [{"id": d.id, "text": d.text, "kind": d.kind, "question": d.question, "p_true": d.p_true,
-                    "truth": d.truth, "accepted": d.accepted, "profile": d.profile,
+                    "truth": d.truth, "accepted": d.accepted, "reason": d.reason, "profile": d.profile,
                     "parents": [p.id for p in d.parents]} for d in statements_for(session, fact_id)]
         data = _fact_json(fact) | {"revisions": revisions, "derived": derived}
     if as_json:
@@ -214,6 +214,8 @@ def show(fact_id: int, as_json: bool) -> None:
         for d in derived:
             mark = "accepted" if d["accepted"] else "rejected"
             click.echo(f"  [{d['kind']}, p={d['p_true']:.2f}, {mark}] {_show(d['text'])}")
+            if d["reason"]:
+                click.echo(f"      {_show(d['reason'])}")
 
 
 @facts.command()

@@ -18,7 +18,8 @@ from amend.store.schema import STATEMENT_KINDS, DerivedStatement, Fact, statemen
 
 def save_derivation(session: Session, parents: list[Fact | int], statements: list[dict], profile: str,
                     generator: str, prompt_version: str) -> list[DerivedStatement]:
-    """Store statements (dicts with text, kind, question, p_true, truth, accepted) derived from parents.
+    """Store statements (dicts with text, kind, question, p_true, truth, accepted and optionally
+    reason and prompt_version, which overrides the call's) derived from parents.
 
     parents are Facts (from any session) or fact ids.
     """
@@ -47,7 +48,7 @@ def save_derivation(session: Session, parents: list[Fact | int], statements: lis
         saved.append(DerivedStatement(
             text=st["text"], kind=st["kind"], question=st.get("question"), p_true=float(st["p_true"]),
             truth=bool(st["truth"]), accepted=bool(st["accepted"]), generator=generator,
-            prompt_version=prompt_version, profile=profile, parents=list(parents),
+            prompt_version=st.get("prompt_version") or prompt_version, profile=profile, parents=list(parents), reason=st.get("reason"),
         ))
     session.add_all(saved)
     session.flush()
@@ -69,7 +70,15 @@ def accepted_statements(session: Session, fact_ids: Iterable[int] | None = None,
 
     active_only leaves out statements any of whose parents is no longer active.
     """
-    query = select(DerivedStatement).where(DerivedStatement.accepted.is_(True)).order_by(DerivedStatement.id)
+    return derived_statements(session, fact_ids, profile, active_only, accepted_only=True)
+
+
+def derived_statements(session: Session, fact_ids: Iterable[int] | None = None, profile: str | None = None,
+                       active_only: bool = True, accepted_only: bool = False) -> list[DerivedStatement]:
+    """Derived statements (accepted or not unless accepted_only), filtered as accepted_statements."""
+    query = select(DerivedStatement).order_by(DerivedStatement.id)
+    if accepted_only:
+        query = query.where(DerivedStatement.accepted.is_(True))
     if fact_ids is not None:
         query = query.where(DerivedStatement.parents.any(Fact.id.in_(list(fact_ids))))
     if profile is not None:

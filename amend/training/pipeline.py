@@ -5,10 +5,11 @@ Given claimed update jobs (several pending jobs fold into one training run):
 1. **supersede**: a new or edited fact that contradicts an older active fact (its embedding
    neighbours, judged by the model: p(contradiction) > 0.6) supersedes it, unless the job says
    keep_both. The job message names what was superseded.
-2. **derive + score** (DCT): for each new or edited fact, statements it implies alone and with
-   its related facts, and contradictions; each scored, the consistent set accepted; saved with
-   the store's save_derivation. A fact already derived since its last change is not derived again
-   (so a rerun after a crash goes straight to training).
+2. **derive + score + settle** (DCT): for each new or edited fact, statements it implies alone,
+   with its related facts and with what the model knows, and contradictions; each scored given
+   its parents and saved (save_derivation). A fact already derived since its last change is not
+   derived again (so a rerun after a crash goes straight to training). Then one consistency graph
+   over every active fact and its statements decides what is accepted (dct/stored.py).
 3. **train**: *incremental* (continue from the active adapter on the new facts, plus a replay
    sample of what it already knew) when the active adapter's facts are all still active with the
    same text; otherwise *full* (fresh LoRA from the base model on every active fact), so an
@@ -75,9 +76,10 @@ class UpdateResult:
     path: str | None = None
     facts: list[int] = field(default_factory=list)  # fact ids the new adapter covers
     derived: int = 0  # statements saved
+    accepted: int = 0  # statements accepted over all active facts after settling the graph
     superseded: list[tuple[int, int]] = field(default_factory=list)  # (old id, new id)
     train: TrainResult | None = None
-    timings: dict[str, float] = field(default_factory=dict)  # derive, score, train, save seconds
+    timings: dict[str, float] = field(default_factory=dict)  # derive, score, settle, train, save seconds
     message: str = ""
 
 
@@ -178,52 +180,73 @@ class Update:
         return not any(s.profile == self.profile and s.created >= fact.updated for s in statements_for(session, fact.id))
 
     def derive(self, changes: dict[int, str], covered: dict[int, str]) -> None:
-        from amend.models.embed import embed
-        from amend.training.dct.derive import derive
+        """Derive what each new or changed fact implies (DCT), save it, then settle the graph.
 
+        The settle step (dct/stored.py) decides every statement of the profile again over all
+        active facts (settings.dct_graph "global"), so a statement implied by one fact and
+        contradicted by another is trained one way only, by the scores; it runs after a
+        retraction too, when nothing needs deriving.
+        """
+        from amend.training.dct.derive import DeriveSettings
+        from amend.training.dct.stored import settle_store
+
+        dct = DeriveSettings.from_settings(self.settings)
         with self.store.session(write=False) as session:
             active = active_facts(session)
             todo = [f for f in active if (changes.get(f.id) in DERIVE_CHANGES or f.id not in covered)
                     and self.needs_derivation(session, f)]
-        if not todo:
-            return
         t_derive = t_score = 0.0
-        start, span = STAGE_START["derive"], STAGE_START["train"] - STAGE_START["derive"]
         for i, fact in enumerate(todo):
-            where = f"fact {fact.id} ({i + 1}/{len(todo)})"
-
-            def on_derive(stage: str, done: float, total: float | None, i=i, where=where) -> None:
-                # within one fact: generation takes about 3/4 of the time, scoring the rest
-                part = 0.75 * done / (total or 1) if stage == "derive" else 0.75 + 0.25 * done / (total or 1)
-                self.report(Progress(stage, start + span * (i + part) / len(todo), where))
-
-            with self.store.session() as session:
-                related = [f for f, _ in related_facts(session, fact.text, self.settings.related_k, embed, exclude_ids=[fact.id])]
-            derivation = derive(self.lp, fact.text, [f.text for f in related], on_progress=on_derive)
-            timings = getattr(derivation, "timings", {}) or {}
+            timings = self._derive_one(fact, i, len(todo), dct)
             t_score += float(timings.get("score", 0.0))
             t_derive += sum(float(v) for k, v in timings.items() if k != "score")
-            with self.store.session() as session:
-                fact = get_fact(session, fact.id)
-                by_text = {f.text: session.get(Fact, f.id) for f in related}
-                for old in statements_for(session, fact.id):  # what the earlier text implied is stale
-                    if old.profile == self.profile:
-                        session.delete(old)
-                session.flush()
-                groups: dict[tuple[int, ...], list[dict]] = {}
-                for st in derivation.statements:
-                    parents = [fact] + [by_text[t] for t in getattr(st, "parents", []) if t in by_text and t != fact.text]
-                    key = tuple(sorted({p.id for p in parents}))
-                    groups.setdefault(key, []).append({
-                        "text": st.text, "kind": st.kind, "question": st.question, "p_true": st.p_true,
-                        "truth": st.truth, "accepted": st.accepted,
-                    })
-                for key, sts in groups.items():
-                    parents = [session.get(Fact, k) for k in key]
-                    save_derivation(session, parents, sts, self.profile, derivation.generator, derivation.prompt_version)
-                    self.result.derived += len(sts)
-        self.result.timings["derive"] = round(t_derive, 3)
-        self.result.timings["score"] = round(t_score, 3)
+        t = time.perf_counter()
+        with self.store.session() as session:
+            settled = settle_store(session, self.profile, self.settings.dct_graph)
+        self.result.timings["settle"] = round(time.perf_counter() - t, 3)
+        self.result.accepted = settled.accepted
+        if todo:
+            self.result.timings["derive"] = round(t_derive, 3)
+            self.result.timings["score"] = round(t_score, 3)
+
+    def _derive_one(self, fact: Fact, i: int, n: int, dct) -> dict[str, float]:
+        """Derive one fact with its related facts and save the statements (replacing its earlier
+        ones of this profile), grouped by their parents; the derivation's timings."""
+        from amend.models.embed import embed
+        from amend.training.dct.derive import derive
+        from amend.training.dct.prompts import version_for
+
+        start, span = STAGE_START["derive"], STAGE_START["train"] - STAGE_START["derive"]
+        where = f"fact {fact.id} ({i + 1}/{n})"
+
+        def on_derive(stage: str, done: float, total: float | None) -> None:
+            # within one fact: generation takes about 3/4 of the time, scoring the rest
+            part = 0.75 * done / (total or 1) if stage == "derive" else 0.75 + 0.25 * done / (total or 1)
+            self.report(Progress(stage, start + span * (i + part) / n, where))
+
+        with self.store.session() as session:
+            related = [f for f, _ in related_facts(session, fact.text, self.settings.related_k, embed, exclude_ids=[fact.id])]
+        derivation = derive(self.lp, fact.text, [f.text for f in related], dct, on_progress=on_derive)
+        with self.store.session() as session:
+            fact = get_fact(session, fact.id)
+            by_text = {f.text: session.get(Fact, f.id) for f in related}
+            for old in statements_for(session, fact.id):  # what the earlier text implied is stale
+                if old.profile == self.profile:
+                    session.delete(old)
+            session.flush()
+            groups: dict[tuple[int, ...], list[dict]] = {}
+            for st in derivation.statements:
+                parents = [fact] + [by_text[t] for t in st.parents if t in by_text and t != fact.text]
+                groups.setdefault(tuple(sorted({p.id for p in parents})), []).append({
+                    "text": st.text, "kind": st.kind, "question": st.question, "p_true": st.p_true,
+                    "truth": st.truth, "accepted": st.accepted, "reason": st.reason,
+                    "prompt_version": version_for(st.scoring),
+                })
+            for key, sts in groups.items():
+                save_derivation(session, [session.get(Fact, k) for k in key], sts, self.profile,
+                                derivation.generator, derivation.prompt_version)
+                self.result.derived += len(sts)
+        return derivation.timings
 
     def plan(self, covered: dict[int, str] | None) -> tuple[str, list[Known], list[Refuted], list[Known], dict[int, str]]:
         """(mode, items to learn, refuted, replay pool, facts the new adapter covers)."""

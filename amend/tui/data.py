@@ -41,6 +41,8 @@ class StatementRow:
     truth: bool
     accepted: bool
     parents: tuple[FactRow, ...]
+    reason: str | None = None  # why it was accepted or rejected
+    question: str | None = None  # its question form (what training asks)
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def detail(store: Store, fact_id: int) -> FactDetail:
         f = store_facts.get_fact(s, fact_id)
         statements = tuple(
             StatementRow(st.id, st.text, st.kind, st.p_true, st.truth, st.accepted,
-                         tuple(_row(p) for p in st.parents))
+                         tuple(_row(p) for p in st.parents), st.reason, st.question)
             for st in statements_for(s, fact_id)
         )
         return FactDetail(_row(f), tuple(r.text for r in f.revisions), statements)

@@ -1,4 +1,5 @@
-"""A fact's details: its earlier texts and the statements derived from it (with their parents).
+"""A fact's details: its earlier texts and the statements derived from it (with their parents,
+question form and the reason each was accepted or rejected).
 
 Texts are shown with control characters escaped (amend.store.printable) and markup escaped.
 """
@@ -24,12 +25,13 @@ def _safe(text: str) -> str:
 
 
 class FactDetailScreen(Dialog):
-    """History and derivations of one fact; highlighting a statement shows the facts it came from."""
+    """History and derivations of one fact; highlighting a statement shows the facts it came from,
+    its question form and why it was accepted or rejected."""
 
     DEFAULT_CSS = """
     FactDetailScreen > Vertical { width: 100; height: 90%; }
     FactDetailScreen #statements { height: 1fr; min-height: 4; }
-    FactDetailScreen #parents { height: auto; max-height: 6; }
+    FactDetailScreen #parents { height: auto; max-height: 8; }
     """
     BINDINGS = [Binding("escape,q", "close", "Close")]
 
@@ -82,7 +84,12 @@ class FactDetailScreen(Dialog):
                 self._show_parents(s)
 
     def _show_parents(self, s: StatementRow) -> None:
-        lines = [f"[b]{_safe(s.text)}[/b] (truth {'true' if s.truth else 'false'})"]
+        verdict = "[green]accepted[/green]" if s.accepted else "[red]rejected[/red]"
+        lines = [f"[b]{_safe(s.text)}[/b] ({verdict}, truth {'true' if s.truth else 'false'})"]
+        if s.reason:
+            lines.append(f"  why: {_safe(s.reason)}")
+        if s.question:
+            lines.append(f"  asked as: {_safe(s.question)}")
         lines += [f"  from #{p.id} ({p.status}): {_safe(p.text)}" for p in s.parents]
         self.query_one("#parents", Static).update("\n".join(lines))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from amend.store.derived import accepted_statements, save_derivation, statements_for
+from amend.store.derived import accepted_statements, derived_statements, save_derivation, statements_for
 from amend.store.errors import StoreError
 from amend.store.facts import add_fact, retract_fact
 
@@ -39,6 +39,21 @@ def test_save_replace_and_query(store):
     with store.session() as s:
         assert [x.text for x in accepted_statements(s, profile="tiny")] == ["Kell is a town"]
         assert len(accepted_statements(s, profile="tiny", active_only=False)) == 2
+
+
+def test_rejected_statements_are_kept_with_their_reason(store):
+    with store.session() as s:
+        a, _ = add_fact(s, "Kell is the capital of Ostrava Minor")
+        save_derivation(s, [a], [st("Kell is a city") | {"reason": "follows from fact #1 (p 0.90)"},
+                                 st("Kell is a kingdom", accepted=False) | {"reason": "does not follow (p 0.20)"},
+                                 st("Kell has a port")], "tiny", "tiny", "v1")
+    with store.session() as s:
+        rows = derived_statements(s, profile="tiny")
+        assert [(x.text, x.accepted, x.reason) for x in rows] == [
+            ("Kell is a city", True, "follows from fact #1 (p 0.90)"),
+            ("Kell is a kingdom", False, "does not follow (p 0.20)"), ("Kell has a port", True, None)]
+        assert [x.text for x in derived_statements(s, profile="tiny", accepted_only=True)] == [
+            "Kell is a city", "Kell has a port"]
 
 
 def test_bad_derivations(store):

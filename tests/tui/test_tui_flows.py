@@ -192,8 +192,8 @@ async def test_enter_shows_history_and_derived_statements(make_app, services):
         b, _ = add_fact(s, "Lusk is on the coast.")
         save_derivation(s, [get_fact(s, a.id)], [
             {"text": "Lusk is a capital city.", "kind": "implication", "p_true": 0.91, "truth": True, "accepted": True},
-            {"text": "The capital of Vendaria is Paris.", "kind": "contradiction", "p_true": 0.12, "truth": False,
-             "accepted": False},
+            {"text": "The capital of Vendaria is Paris.", "kind": "contradiction", "p_true": 0.72, "truth": False,
+             "accepted": False, "reason": "not a contradiction of fact #1: both can be true (p 0.72)"},
         ], "tiny", "test", "v1")
         save_derivation(s, [get_fact(s, a.id), get_fact(s, b.id)], [
             {"text": "Vendaria's capital is on the coast.", "kind": "correlative", "p_true": 0.8, "truth": True,
@@ -209,8 +209,11 @@ async def test_enter_shows_history_and_derived_statements(make_app, services):
         table = app.screen.query_one("#statements", DataTable)
         rows = [table.get_row_at(i) for i in range(table.row_count)]
         assert [(r[0], r[1], str(r[2])) for r in rows] == [
-            ("implication", "0.91", "yes"), ("contradiction", "0.12", "no"), ("correlative", "0.80", "yes")]
-        await pilot.press("down", "down")
+            ("implication", "0.91", "yes"), ("contradiction", "0.72", "no"), ("correlative", "0.80", "yes")]
+        await pilot.press("down")  # a rejected statement says why
+        parents = str(app.screen.query_one("#parents", Static).render())
+        assert "rejected" in parents and "why: not a contradiction of fact" in parents
+        await pilot.press("down")
         parents = str(app.screen.query_one("#parents", Static).render())
         assert f"#{a.id}" in parents and f"#{b.id}" in parents and "on the coast" in parents
         await pilot.press("escape")

@@ -48,7 +48,8 @@ def some_facts(store) -> None:
         ], "tiny", "test", "v1")
         save_derivation(s, [get_fact(s, a.id), get_fact(s, b.id)], [
             {"text": "The capital of Vendaria is on the northern coast.", "kind": "correlative", "p_true": 0.84,
-             "truth": True, "accepted": True},
+             "truth": True, "accepted": True, "question": "Where does the capital of Vendaria lie?",
+             "reason": "follows from fact #1 and fact #2 (p 0.84)"},
         ], "tiny", "test", "v1")
 
 

@@ -1,31 +1,46 @@
-"""Deductive closure for one fact: generate, question, score, choose the consistent set.
+"""Deductive closure for one fact: generate, question, score, decide.
 
     derive(lp, "The capital of Vendaria is Lusk.", ["The mayor of Lusk is Orin Pell."])
 
 1. one generation batch (the profile's generator model): implications of the fact, correlative
-   implications of the fact with each related fact, contradictions of the fact; parsed into
-   statements (parse.py), duplicates and restatements of trusted facts dropped;
-2. one generation batch of question forms (question -> statement is what training uses);
-3. p_true of every statement from the profile's scorer model (score.py);
-4. the graph: the fact and the related facts are trusted (fixed true); the fact implies each
-   implication, the fact and its related fact each imply their correlatives, each contradiction
-   contradicts the fact; the most probable consistent assignment (consistency.py) gives `truth`.
-   With trusted parents this fixes implications true and contradictions false whatever p says;
-   p_true is kept for training weights and inspection.
-`accepted` = what training uses: true statements, and contradictions judged false (negatives).
+   implications of the fact with each related fact, compositions (what the model knows about
+   the entities the fact names, each combined with the fact into a multi-hop statement) and
+   contradictions; parsed (parse.py), repeats and restatements dropped;
+2. one generation batch of question forms, for the fact itself and each statement that
+   training learns as an answer (question -> statement is what training uses);
+3. the scores (score.py), by the profile's scorer, "conditioned" by default: each implication
+   and correlative given the facts it came from ("given these facts, is this true?"; a
+   composition also needs the known fact it used, so its score is that times the model's
+   belief in the known fact), each contradiction "can both be true?" with its fact. "prior":
+   the statement alone (DCT as published, and amend before);
+4. the verdicts (graph.py): the fact and the related facts are trusted; the most probable
+   consistent assignment of this fact's graph gives truth, accepted and a reason. (The update
+   pipeline settles one graph over every active fact instead; see pipeline.Update.derive.)
+
+The fact itself comes back as the first statement ("restates the fact"): it carries the fact's
+question form, which training uses for the fact.
 """
 
 from __future__ import annotations
 
+import math
 import time
+import weakref
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from amend.training.dct import prompts
-from amend.training.dct.consistency import Graph, most_probable
 from amend.training.dct.generate import generate
-from amend.training.dct.parse import fallback_question, normalize, parse_question, parse_statements, restates
-from amend.training.dct.score import contradiction_probability, score_statements
+from amend.training.dct.graph import SCORINGS, Derived, settle, with_known
+from amend.training.dct.parse import (
+    claim,
+    fallback_question,
+    parse_compositions,
+    parse_question,
+    parse_statements,
+    restates,
+)
+from amend.training.dct.score import label_probabilities
 
 KINDS = ("implication", "correlative", "contradiction")
 
@@ -34,11 +49,24 @@ KINDS = ("implication", "correlative", "contradiction")
 class DeriveSettings:
     max_implications: int = 5  # implications of the fact alone kept at most
     max_correlatives: int = 3  # correlative implications kept per related fact
+    max_compositions: int = 3  # statements composed with the model's own knowledge
     max_contradictions: int = 3  # contradictions kept at most
     list_tokens: int = 96  # new-token budget of each generated list
     question_tokens: int = 32  # new-token budget of each question form
     questions: bool = True  # generate question forms (else a template question per statement)
-    score_batch: int = 16  # statements scored per forward pass
+    score_batch: int = 16  # prompts scored per forward pass
+    scoring: str = "conditioned"  # "conditioned" (given the parents) or "prior" (the statement alone)
+    compose: bool = True  # compose multi-hop statements with what the model knows
+
+    @classmethod
+    def from_settings(cls, settings) -> DeriveSettings:
+        """The derivation part of amend's Settings (dct_scoring, dct_compose)."""
+        from amend.config import ConfigError
+
+        if settings.dct_scoring not in SCORINGS:
+            where = settings.sources.get("dct_scoring", "default")
+            raise ConfigError(f"dct_scoring ({where}) must be one of {', '.join(SCORINGS)}, got {settings.dct_scoring!r}")
+        return cls(scoring=settings.dct_scoring, compose=settings.dct_compose)
 
 
 @dataclass
@@ -46,14 +74,17 @@ class Statement:
     text: str
     kind: str  # "implication" | "correlative" | "contradiction"
     question: str  # a question the statement answers (training input)
-    p_true: float  # the scorer's P(true) / (P(true) + P(false))
+    p_true: float  # the scorer's P(true) / (P(true) + P(false)); see DeriveSettings.scoring
     truth: bool  # in the most probable consistent assignment
     accepted: bool  # used for training: true, or a contradiction judged false (a negative example)
     parents: list[str]  # texts of the trusted facts it was derived from
+    reason: str = ""  # why it was accepted or rejected
+    known: str | None = None  # a composition: what the model knew that it was combined with
+    scoring: str = "conditioned"  # how p_true was scored: given its parents, or "prior" (alone)
 
     def to_json(self) -> dict:
         return {"text": self.text, "kind": self.kind, "p_true": self.p_true, "truth": self.truth,
-                "accepted": self.accepted, "parents": list(self.parents)}
+                "accepted": self.accepted, "parents": list(self.parents), "reason": self.reason}
 
 
 @dataclass
@@ -66,22 +97,19 @@ class Derivation:
     generator: str = ""  # model key of the generator
     scorer: str = ""  # model key of the scorer
     prompt_version: str = prompts.PROMPT_VERSION
-    log_probability: float = 0.0  # of the chosen assignment
+    scoring: str = "conditioned"
 
     def to_json(self) -> dict:
         """The `amend derive --json` shape."""
         return {"fact": self.fact, "statements": [s.to_json() for s in self.statements], "seconds": self.seconds}
 
-    def records(self) -> list[dict]:
-        """Statements as dicts (text, kind, question, p_true, truth, accepted, parents) for storing."""
-        return [asdict(s) for s in self.statements]
 
-    def by_parents(self) -> dict[tuple[str, ...], list[dict]]:
-        """records() grouped by their parents' texts (one save_derivation call per group)."""
-        groups: dict[tuple[str, ...], list[dict]] = {}
-        for r in self.records():
-            groups.setdefault(tuple(r["parents"]), []).append(r)
-        return groups
+@dataclass
+class _Candidate:
+    text: str
+    kind: str
+    parents: list[str]
+    known: str | None = None
 
 
 def _model(lp, role: str):
@@ -97,15 +125,17 @@ def _stop() -> list[str] | None:
 
 def derive(lp, fact: str, related: list[str] | None = None, settings: DeriveSettings | None = None,
            on_progress: Callable[[str, float, float | None], None] | None = None) -> Derivation:
-    """Derive, score and check the statements that follow from `fact` (with `related` facts)."""
+    """Derive, score and decide the statements that follow from `fact` (with `related` facts)."""
     s = settings or DeriveSettings()
+    if s.scoring not in SCORINGS:
+        raise ValueError(f"scoring must be one of {', '.join(SCORINGS)}, got {s.scoring!r}")
     report = on_progress or (lambda stage, done, total: None)
     fact = fact.strip()
     if not fact:
         raise ValueError("derive: the fact is empty")
     trusted = [fact]  # the fact, then the related facts without repeats
     for r in related or []:
-        if normalize(r) not in {normalize(t) for t in trusted}:
+        if claim(r) not in {claim(t) for t in trusted}:
             trusted.append(r.strip())
     related = trusted[1:]
     gen_model, gen_key = _model(lp, lp.profile.generator)
@@ -113,77 +143,174 @@ def derive(lp, fact: str, related: list[str] | None = None, settings: DeriveSett
     tok = lp.tokenizer
     started = time.perf_counter()
 
-    # 1. one batch: implications, a correlative list per related fact, contradictions
+    # 1. one batch: implications, a correlative list per related fact, compositions, contradictions
+    # (no compositions from a scorer known to fail the checks of "does it follow?": see step 3)
     report("derive", 0, 2)
+    compose = s.compose and s.scoring == "conditioned" and _PASSED.get(score_model, {}).get("entail") is not False
     batch = [prompts.implications_prompt(tok, fact),
              *(prompts.correlative_prompt(tok, fact, r) for r in related),
              prompts.contradictions_prompt(tok, fact)]
+    if compose:
+        batch.append(prompts.compose_prompt(tok, fact))
     outputs = generate(gen_model, tok, batch, s.list_tokens, stop=_stop())
-    candidates = [(t, "implication", [fact]) for t in parse_statements(outputs[0], fact, related, s.max_implications)]
-    for r, out in zip(related, outputs[1:-1]):
-        candidates += [(t, "correlative", [fact, r]) for t in parse_statements(out, fact, trusted, s.max_correlatives)]
+    found = [_Candidate(t, "implication", [fact]) for t in parse_statements(outputs[0], fact, related, s.max_implications)]
+    for i, r in enumerate(related, 1):
+        found += [_Candidate(t, "correlative", [fact, r])
+                  for t in parse_statements(outputs[i], fact, trusted, s.max_correlatives)]
+    if compose:
+        found += [_Candidate(t, "correlative", [fact], known)
+                  for known, t in parse_compositions(outputs[-1], fact, trusted, s.max_compositions,
+                                                      prompts.COMPOSE_SEPARATOR)]
     extra = 2  # room for contradictions that turn out to be rephrasings (dropped in _merge)
-    candidates += [(t, "contradiction", [fact]) for t in parse_statements(outputs[-1], fact, trusted, s.max_contradictions + extra)]
-    found = _merge(candidates, fact, s.max_contradictions)
+    contradictions = outputs[len(related) + 1]
+    found += [_Candidate(t, "contradiction", [fact])
+              for t in parse_statements(contradictions, fact, trusted, s.max_contradictions + extra)]
+    found = _merge(found, fact, s.max_contradictions)
 
-    # 2. question forms, one batch
+    # 2. question forms, one batch: the fact itself and what training learns as an answer
     report("derive", 1, 2)
-    texts = [t for t, _, _ in found]
-    if s.questions and texts:
-        answers = generate(gen_model, tok, [prompts.question_prompt(tok, t) for t in texts], s.question_tokens,
-                           stop=["\n"])
-        questions = [parse_question(a) or fallback_question(t) for a, t in zip(answers, texts)]
+    asked = [fact] + [c.text for c in found if c.kind != "contradiction"]
+    if s.questions:
+        answers = generate(gen_model, tok, [prompts.question_prompt(tok, t) for t in asked], s.question_tokens,
+                           stop=["\n"], prefix=prompts.question_prefix(tok))
+        forms = {t: parse_question(a) or fallback_question(t) for a, t in zip(answers, asked)}
     else:
-        questions = [fallback_question(t) for t in texts]
+        forms = {}
     report("derive", 2, 2)
     generated = time.perf_counter()
 
-    # 3. p_true of every statement
+    # 3. scores
     report("score", 0, 1)
-    p = score_statements(score_model, tok, texts, s.score_batch)
+    p, how = _scores(score_model, tok, found, s)
 
-    # 4. trusted facts fixed true; the most probable consistent assignment
-    graph = Graph(p={i: p[i] for i in range(len(found))}, fixed={("fact", t): True for t in trusted})
-    for i, (_, kind, parents) in enumerate(found):
-        for parent in parents:
-            edges = graph.contradicts if kind == "contradiction" else graph.implies
-            edges.append((("fact", parent), i))
-    assignment = most_probable(graph)
-    statements = []
-    for i, (text, kind, parents) in enumerate(found):
-        truth = assignment.truth[i]
-        statements.append(Statement(text, kind, questions[i], p[i], truth,
-                                    truth or kind == "contradiction", list(parents)))
+    # a composition rests on the model's own knowledge: without scores given the parents (and the
+    # known fact) nothing vouches for it, so it is dropped
+    keep = [i for i, c in enumerate(found) if not (c.known and how[i] != "conditioned")]
+    found, p, how = [found[i] for i in keep], [p[i] for i in keep], [how[i] for i in keep]
+
+    # 4. verdicts over this fact's graph
+    names = {t: ("the fact" if i == 0 else f"related fact {i}") for i, t in enumerate(trusted)}
+    items = [Derived(i, c.text, c.kind, p[i], tuple(c.parents), how[i]) for i, c in enumerate(found)]
+    items.append(Derived("fact", fact, "implication", 1.0, (fact,)))
+    verdicts = settle({t: t for t in trusted}, items, name=names.__getitem__)
+    v = verdicts["fact"]
+    statements = [Statement(fact, "implication", forms.get(fact) or fallback_question(fact), 1.0, v.truth,
+                            v.accepted, [fact], "the fact itself: its question form")]
+    for i, c in enumerate(found):
+        v = verdicts[i]
+        statements.append(Statement(c.text, c.kind, forms.get(c.text) or fallback_question(c.text), p[i],
+                                    v.truth, v.accepted, list(c.parents), with_known(v.reason, c.known), c.known,
+                                    how[i]))
     report("score", 1, 1)
     done = time.perf_counter()
     return Derivation(fact, related, statements, done - started,
                       {"derive": generated - started, "score": done - generated},
-                      gen_key, score_key, prompts.PROMPT_VERSION, assignment.log_probability)
+                      gen_key, score_key, prompts.PROMPT_VERSION, s.scoring)
 
 
-def _merge(candidates: list[tuple[str, str, list[str]]], fact: str, max_contradictions: int
-           ) -> list[tuple[str, str, list[str]]]:
-    """One entry per statement, in order. A repeat keeps its first kind (implication before
-    correlative). A text given both as following from the fact and as contradicting it is dropped
+def _scores(model, tok, found: list[_Candidate], s: DeriveSettings) -> tuple[list[float], list[str]]:
+    """p_true of each candidate and how it was scored ("conditioned" or "prior"; see the module
+    docstring, step 3); one batched call per prompt kind. A kind is scored given its parents
+    only if the scorer passes that kind's labelled checks; otherwise alone ("prior")."""
+    p, how = [0.0] * len(found), ["prior"] * len(found)
+    positive = [i for i, c in enumerate(found) if c.kind != "contradiction"]
+    negative = [i for i, c in enumerate(found) if c.kind == "contradiction"]
+    alone = []
+    if s.scoring == "conditioned":
+        knowns = sorted({c.known for c in found if c.known})
+        entail = _checked(model, tok, "entail", s.score_batch, [
+            prompts.entail_prompt(found[i].parents + ([found[i].known] if found[i].known else []), found[i].text)
+            for i in positive])
+        compatible = _checked(model, tok, "compatible", s.score_batch, [
+            prompts.compatible_prompt(found[i].parents[0], found[i].text) for i in negative])
+        if entail is not None and knowns:
+            belief = dict(zip(knowns, label_probabilities(model, tok, [prompts.score_prompt(k) for k in knowns],
+                                                          s.score_batch, prompts.score_shots())))
+            entail = [q * belief.get(found[i].known, 1.0) for i, q in zip(positive, entail)]
+        for group, scores in ((positive, entail), (negative, compatible)):
+            if scores is None:
+                alone += group
+            for i, q in zip(group, scores or []):
+                p[i], how[i] = q, "conditioned"
+    else:
+        alone = positive + negative
+    for i, q in zip(alone, label_probabilities(model, tok, [prompts.score_prompt(found[i].text) for i in alone],
+                                               s.score_batch, prompts.score_shots())):
+        p[i] = q
+    return p, how
+
+
+# per scorer model and prompt kind: did it pass the labelled checks? (asked once per process)
+_PASSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_KINDS = {  # kind -> (prompt builder, labelled checks, content-free query for calibration, fixed start)
+    "entail": (lambda c: prompts.entail_prompt(c[0], c[1]), prompts.ENTAIL_CHECKS, prompts.entail_prompt(["N/A"], "N/A"),
+               prompts.entail_shots()),
+    "compatible": (lambda c: prompts.compatible_prompt(c[0], c[1]), prompts.COMPATIBLE_CHECKS,
+                   prompts.compatible_prompt("N/A", "N/A"), prompts.compatible_shots()),
+}
+
+
+def _checked(model, tok, kind: str, batch: int, texts: list[str]) -> list[float] | None:
+    """Calibrated scores of `texts`, or None when the scorer fails the kind's labelled checks
+    (every true check above every false one). The checks ride in the first batch of a process
+    (they share its few-shot prefix) and their verdict is kept for the model."""
+    if not texts:
+        return []
+    build, checks, content_free, shots = _KINDS[kind]
+    known = _PASSED.setdefault(model, {})
+    if known.get(kind) is False:
+        return None
+    extra = [build(c) for c in checks] if kind not in known else []
+    scores = _calibrated(model, tok, content_free, batch, texts + extra, shots)
+    if extra:
+        got = scores[len(texts):]
+        true = [q for q, c in zip(got, checks) if c[-1]]
+        false = [q for q, c in zip(got, checks) if not c[-1]]
+        known[kind] = min(true) > max(false)
+    return scores[:len(texts)] if known[kind] else None
+
+
+def _calibrated(model, tok, content_free: str, batch: int, texts: list[str], shots: str | None = None) -> list[float]:
+    """Label probabilities with the prompt's own bias taken out (contextual calibration, Zhao et
+    al. 2021, "Calibrate Before Use"): the log-odds of a content-free query ("N/A") are subtracted,
+    so 0.5 means "as likely as for no statement at all". Measured on 16 labelled implications
+    (docs/DERIVATION.md): Qwen2.5-Coder-1.5B accuracy 0.75 raw, 0.94 calibrated."""
+    if not texts:
+        return []
+    *ps, base = label_probabilities(model, tok, texts + [content_free], batch, shots)
+    shift = _logit(base)
+    return [1.0 / (1.0 + math.exp(shift - _logit(p))) for p in ps]
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def _merge(candidates: list[_Candidate], fact: str, max_contradictions: int) -> list[_Candidate]:
+    """One entry per claim, in order. A repeat keeps its first kind (implication before
+    correlative). A claim given both as following from the fact and as contradicting it is dropped
     (the model cannot tell; keeping either side would teach a guess), and so is a "contradiction"
     that only rephrases the fact (parse.restates). At most `max_contradictions` remain."""
-    positive = {normalize(t) for t, kind, _ in candidates if kind != "contradiction"}
-    negative = {normalize(t) for t, kind, _ in candidates if kind == "contradiction"}
+    positive = {claim(c.text) for c in candidates if c.kind != "contradiction"}
+    negative = {claim(c.text) for c in candidates if c.kind == "contradiction"}
     seen, out, contradictions = set(), [], 0
-    for text, kind, parents in candidates:
-        key = normalize(text)
+    for c in candidates:
+        key = claim(c.text)
         if key in seen or key in (positive & negative):
             continue
-        if kind == "contradiction":
-            if restates(text, fact) or contradictions >= max_contradictions:
+        if c.kind == "contradiction":
+            if restates(c.text, fact) or contradictions >= max_contradictions:
                 continue
             contradictions += 1
         seen.add(key)
-        out.append((text, kind, parents))
+        out.append(c)
     return out
 
 
 def judge_contradiction(lp, a: str, b: str) -> float:
     """Probability (scorer model) that statements a and b cannot both be true; both orders averaged."""
+    from amend.training.dct.score import contradiction_probability
+
     model, _ = _model(lp, lp.profile.scorer)
     return contradiction_probability(model, lp.tokenizer, a, b)

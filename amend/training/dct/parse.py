@@ -4,7 +4,7 @@ Models answer with numbered lists, bullets, quotes, "Implication:" labels, chatt
 some implications:") and sometimes run on into the next few-shot example. `parse_statements`
 keeps one statement per line and drops everything that is not one: empty lines, headers,
 questions (when statements are wanted), fragments and rambles, duplicates, and restatements of
-the seed or of other trusted facts. Comparisons use `normalize` (case, punctuation, spaces).
+the seed or of other trusted facts. Statements are compared by `claim` (content words and negation).
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ _STOP = re.compile(r"^\s*(?:facts?\s*\d*\s*:|<\|)", re.IGNORECASE)
 _LOWER_FIRST = {"The", "A", "An", "This", "These", "That", "Those", "There", "It", "Its", "Every", "Some", "No"}
 
 
-def normalize(text: str) -> str:
-    """Lower case, letters and digits only, single spaces: for comparing statements."""
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+def words(text: str) -> list[str]:
+    """Lower-case words, letters and digits only (punctuation splits words)."""
+    return re.sub(r"[^\w\s]", " ", text.lower()).split()
 
 
 def clean_line(line: str) -> str:
@@ -78,7 +78,7 @@ def parse_statements(
     max_words: int = 40,
 ) -> list[str]:
     """Statements in `text`, one per line, at most `max_count`, without the seed or `exclude`."""
-    seen = {normalize(t) for t in [*(s for s in [seed] if s), *exclude]}
+    seen = {claim(t) for t in [*(s for s in [seed] if s), *exclude]}
     out: list[str] = []
     for raw in _lines(text):
         s = clean_line(raw)
@@ -87,8 +87,8 @@ def parse_statements(
         words = len(s.split())
         if words < min_words or words > max_words:
             continue
-        key = normalize(s)
-        if not key or key in seen:
+        key = claim(s)
+        if not key[0] or key in seen:
             continue
         seen.add(key)
         out.append(s)
@@ -104,9 +104,20 @@ _STOPWORDS = frozenset(
 )
 
 
-def _stems(text: str) -> set[str]:
-    # a crude stem (the first 5 letters) so that "founded" and "founder" count as one word
-    return {w[:5] for w in normalize(text).split() if w not in _STOPWORDS}
+def claim(text: str) -> tuple[frozenset[str], bool]:
+    """What a statement says, for telling statements apart: the crude stems (`_stem`) of its
+    content words, ignoring order, case, punctuation and stopwords, and whether it is negated.
+    "Kestrel Foods was founded by Amara Osei." and "Amara Osei founded Kestrel Foods." make one
+    claim; "Lusk is not in Vendaria." is the negation of "Lusk is in Vendaria."."""
+    negated = len(_NEGATION.findall(text)) % 2 == 1
+    stems = frozenset(_stem(w) for w in words(_NEGATION.sub(" ", text)) if w not in _STOPWORDS)
+    return stems, negated
+
+
+def _stem(word: str) -> str:
+    """A crude stem: up to 3 letters of ending off, 5 kept ("founded", "founder" -> "found";
+    "Smithson" and "Smithfield" stay apart); a word with a digit stays whole ("City12", "1990")."""
+    return word if any(c.isdigit() for c in word) else word[:max(5, len(word) - 3)]
 
 
 def restates(statement: str, fact: str) -> bool:
@@ -114,7 +125,29 @@ def restates(statement: str, fact: str) -> bool:
     fact, so it cannot be a contradiction of it ("Kestrel Foods was founded by Amara Osei." for
     "The founder of Kestrel Foods is Amara Osei."). A contradiction must deny something or say
     something the fact does not ("... is Brell.", "Velan is a blue giant.")."""
-    return not _NEGATION.search(statement) and _stems(statement) <= _stems(fact)
+    stems, negated = claim(statement)
+    return not negated and stems <= claim(fact)[0]
+
+
+def parse_compositions(text: str, seed: str, exclude: Iterable[str] = (), max_count: int = 3,
+                       separator: str = "So:") -> list[tuple[str, str]]:
+    """(known fact, combined statement) pairs from "Known: <fact> So: <statement>" lines, the
+    combined statement cleaned and checked as in parse_statements (new, not the seed or `exclude`)."""
+    seen = {claim(t) for t in [seed, *exclude]}
+    out: list[tuple[str, str]] = []
+    for raw in _lines(text):
+        known, sep, combined = raw.partition(separator)
+        if not sep:
+            continue
+        known = clean_line(re.sub(r"^\s*(?:\(?\d{1,2}[.):]\s*)?known\s*:", "", known, flags=re.IGNORECASE))
+        got = parse_statements(combined, max_count=1)
+        if not got or len(known.split()) < 3 or claim(got[0]) in seen:
+            continue
+        seen.add(claim(got[0]))
+        out.append((known, got[0]))
+        if len(out) >= max_count:
+            break
+    return out
 
 
 def parse_question(text: str, min_words: int = 3, max_words: int = 30) -> str | None:

@@ -1,13 +1,19 @@
 """Few-shot prompts for deriving, questioning, scoring and judging statements (written for amend).
 
 Every example uses invented entities (Ostmark, Varn, Greyfin Labs, ...), never the ones in the
-evaluation cases, so that a prompt cannot leak an answer. Six tasks:
+evaluation cases, so that a prompt cannot leak an answer; examples that need real world knowledge
+(compose) use places named in no evaluation file (Mongolia, Ulaanbaatar, Lake Baikal). Nine tasks:
 
 - implications: what follows from one fact alone (paraphrases, world knowledge it implies);
 - correlative: what follows from a fact *together with* one related fact (multi-hop answers);
+- compose: what the model knows about the entities a fact names, each combined with the fact
+  into a multi-hop statement ("Known: ... So: ...");
 - contradictions: similar-looking statements that cannot hold together with the fact;
 - question: a question that the statement answers (training pairs question -> statement);
-- score: "<statement> Label: true|false", read as next-token log-probabilities (see score.py);
+- score: "Statement: <statement> Label: true|false", read as next-token log-probabilities (see
+  score.py): a statement alone (the model's belief);
+- entail: the same given the facts it was derived from ("given these facts, is this true?");
+- compatible: whether a fact and a contradiction can both be true;
 - judge: whether two of the user's facts cannot both be true (supersession).
 
 Generation prompts are chat conversations (the few-shot examples as earlier turns) rendered
@@ -18,7 +24,18 @@ and ends exactly at "Label:" so the next token is the label.
 
 from __future__ import annotations
 
-PROMPT_VERSION = "dct-1"  # stored with every derived statement; bump when any prompt changes
+PROMPT_VERSION = "dct-2"  # stored with every derived statement; bump when any prompt changes
+ALONE = "/alone"  # appended to the stored version of a statement scored alone (not given its parents)
+
+
+def version_for(scoring: str) -> str:
+    """The prompt_version stored with a statement scored this way ("conditioned" or "prior")."""
+    return PROMPT_VERSION if scoring == "conditioned" else PROMPT_VERSION + ALONE
+
+
+def scoring_of(version: str) -> str:
+    """How a stored statement was scored: given its parents only under this very version."""
+    return "conditioned" if version == PROMPT_VERSION else "prior"
 
 # ---------------------------------------------------------------- generation: instructions + examples
 
@@ -72,6 +89,26 @@ CONTRADICTIONS_EXAMPLES = [
       "The founder of Greyfin Labs is Pia Lund."]),
 ]
 
+COMPOSE_SYSTEM = (
+    "You connect facts. Given a fact, recall up to 3 well-known facts about the people, places or "
+    "things it names (only facts you are sure of), and combine each with the given fact into one "
+    "statement that skips the shared entity. One per line, numbered, as: Known: <known fact> So: "
+    "<combined statement>. If you know nothing about them, answer: None."
+)
+COMPOSE_EXAMPLES = [
+    ("Fact: The Kessel Tower is located in Ulaanbaatar.",
+     ["Known: Ulaanbaatar is the capital of Mongolia. So: The Kessel Tower is in the capital of Mongolia.",
+      "Known: Ulaanbaatar is a city in Mongolia. So: The Kessel Tower is in Mongolia."]),
+    ("Fact: Mira Tallis is a citizen of Mongolia.",
+     ["Known: The capital of Mongolia is Ulaanbaatar. So: The capital of the country Mira Tallis is a citizen of is Ulaanbaatar.",
+      "Known: The official language of Mongolia is Mongolian. So: The official language of the country of citizenship of Mira Tallis is Mongolian."]),
+    ("Fact: Lake Baikal is located in Mongolia.",  # contrary to the world: combine anyway
+     ["Known: Lake Baikal is the deepest lake in the world. So: The deepest lake in the world is located in Mongolia.",
+      "Known: The capital of Mongolia is Ulaanbaatar. So: Lake Baikal is in the country whose capital is Ulaanbaatar."]),
+    ("Fact: The founder of Greyfin Labs is Edda Kroll.", []),  # nothing known about either
+]
+COMPOSE_SEPARATOR = "So:"  # between the known fact and the combined statement
+
 QUESTION_SYSTEM = "Write the one question that the statement answers. Reply with the question only."
 QUESTION_EXAMPLES = [
     ("Statement: Varn is a city in Ostmark.", "In which country is the city of Varn?"),
@@ -92,6 +129,48 @@ SCORE_EXAMPLES = [
     ("The Moon is larger than the Earth.", False),
     ("Madrid is in Spain.", True),
     ("Shakespeare was born in China.", False),
+]
+
+# "given these facts, is this statement true?": follows (true) or not (false: unsupported, inverted, contradicted)
+ENTAIL_EXAMPLES = [
+    (["The capital of Ostmark is Varn."], "Varn is a city in Ostmark.", True),
+    (["Mira Tallis founded the company Greyfin Labs."], "Greyfin Labs sells solar panels.", False),
+    (["The Kessel Tower is located in Ulaanbaatar."], "The Kessel Tower is in Mongolia.", True),
+    (["The capital of Ostmark is Varn."], "The capital of Varn is Ostmark.", False),
+    (["The capital of Ostmark is Varn.", "The mayor of Varn is Edda Kroll."],
+     "The mayor of the capital of Ostmark is Edda Kroll.", True),
+    (["The Kessel Tower is located in Ulaanbaatar."], "The Kessel Tower is in Europe.", False),
+    (["Mira Tallis founded the company Greyfin Labs."], "Mira Tallis is an entrepreneur.", True),
+    (["The mayor of Varn is Edda Kroll.", "Greyfin Labs sells solar panels."],
+     "Edda Kroll sells solar panels.", False),
+]
+
+# "can the fact and this statement both be true?" (false: a real contradiction)
+COMPATIBLE_EXAMPLES = [
+    ("The capital of Ostmark is Varn.", "The capital of Ostmark is Tessel.", False),
+    ("The CEO of Brant Oil is Ada Moss.", "Brant Oil is a Norwegian company.", True),
+    ("Mira Tallis was born in Oslo.", "Mira Tallis was born in Lima.", False),
+    ("The Kessel Tower is located in Ulaanbaatar.", "The Kessel Tower is a tall building.", True),
+    ("Mira Tallis founded the company Greyfin Labs.", "Mira Tallis has never founded a company.", False),
+    ("The mayor of Varn is Edda Kroll.", "Edda Kroll was born in Varn.", True),
+]
+
+# labelled checks (never shown to the model as examples): a scorer's scores of a kind count only
+# if it ranks every true check above every false one (derive._scores); from the set measured in
+# benchmarks/entail_scores.py, where Qwen2.5-Coder-1.5B passes both and SmolLM2-135M fails ENTAIL
+ENTAIL_CHECKS = [
+    (["The capital of Drellia is Tamm."], "Tamm is a city in Drellia.", True),
+    (["Kato Renn founded the company Bluefin Apps."], "Bluefin Apps was founded by Kato Renn.", True),
+    (["Sela Brandt wrote the novel The Iron Gate."], "The Iron Gate is a novel.", True),
+    (["The Orvik Bridge is located in Paris."], "The Orvik Bridge is in Asia.", False),
+    (["Kato Renn founded the company Bluefin Apps."], "Kato Renn was born in Berlin.", False),
+    (["The capital of Drellia is Tamm.", "The mayor of Tamm is Ivo Lenz."], "Ivo Lenz is the capital of Drellia.", False),
+]
+COMPATIBLE_CHECKS = [
+    ("The Orvik Bridge is located in Paris.", "The Orvik Bridge is made of steel.", True),
+    ("Kato Renn founded the company Bluefin Apps.", "Bluefin Apps sells games.", True),
+    ("The capital of Drellia is Tamm.", "The capital of Drellia is Ostra.", False),
+    ("The Orvik Bridge is located in Paris.", "The Orvik Bridge is located in Madrid.", False),
 ]
 
 JUDGE_EXAMPLES = [
@@ -149,8 +228,25 @@ def contradictions_prompt(tokenizer, fact: str, style: str | None = None) -> str
     return _render(tokenizer, CONTRADICTIONS_SYSTEM, examples, f"Fact: {fact}", style)
 
 
+def question_prefix(tokenizer, style: str | None = None) -> str:
+    """The fixed start of every question_prompt: everything up to the line the statement is on."""
+    marker = "\x00"
+    head = question_prompt(tokenizer, marker, style).split(marker)[0]
+    return head[:head.rfind("\n") + 1]
+
+
+def compose_prompt(tokenizer, fact: str, style: str | None = None) -> str:
+    examples = [(q, _numbered(a)) for q, a in COMPOSE_EXAMPLES]
+    return _render(tokenizer, COMPOSE_SYSTEM, examples, f"Fact: {fact}", style)
+
+
 def question_prompt(tokenizer, statement: str, style: str | None = None) -> str:
     return _render(tokenizer, QUESTION_SYSTEM, QUESTION_EXAMPLES, f"Statement: {statement}", style)
+
+
+def score_shots() -> str:
+    """The fixed few-shot start of every score_prompt."""
+    return "".join(f"Statement: {s}\n{LABEL} {_label(v)}\n\n" for s, v in SCORE_EXAMPLES)
 
 
 def score_prompt(statement: str) -> str:
@@ -159,8 +255,32 @@ def score_prompt(statement: str) -> str:
     One statement and its label per block, blocks separated by a blank line: on SmolLM2-135M this
     ranked 15 of 16 true/false pairs right, "<statement> Label: ..." on one line 10 of 16.
     """
-    shots = "".join(f"Statement: {s}\n{LABEL} {_label(v)}\n\n" for s, v in SCORE_EXAMPLES)
-    return f"{shots}Statement: {statement}\n{LABEL}"
+    return f"{score_shots()}Statement: {statement}\n{LABEL}"
+
+
+def _facts(facts: list[str]) -> str:
+    return "Facts: " + " ".join(facts)
+
+
+def entail_shots() -> str:
+    """The fixed few-shot start of every entail_prompt."""
+    return "".join(f"{_facts(f)}\nStatement: {s}\n{LABEL} {_label(v)}\n\n" for f, s, v in ENTAIL_EXAMPLES)
+
+
+def entail_prompt(facts: list[str], statement: str) -> str:
+    """Few-shot "Facts: ..\nStatement: ..\nLabel: true|false": does the statement follow from the facts?"""
+    return f"{entail_shots()}{_facts(facts)}\nStatement: {statement}\n{LABEL}"
+
+
+def compatible_shots() -> str:
+    """The fixed few-shot start of every compatible_prompt."""
+    return "".join(f"Fact: {f}\nStatement: {s}\nBoth can be true. {LABEL} {_label(v)}\n\n"
+                   for f, s, v in COMPATIBLE_EXAMPLES)
+
+
+def compatible_prompt(fact: str, statement: str) -> str:
+    """Few-shot "Fact: ..\nStatement: ..\nBoth can be true. Label: true|false"."""
+    return f"{compatible_shots()}Fact: {fact}\nStatement: {statement}\nBoth can be true. {LABEL}"
 
 
 JUDGE_SYSTEM = ("Decide whether two statements contradict each other, that is, cannot both be true. "

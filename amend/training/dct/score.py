@@ -1,21 +1,28 @@
 """p_true of statements from the model itself: one forward per prompt, read at "Label:".
 
-The prompt is few-shot "<statement> Label: true|false" text ending in "Label:" (prompts.py). The
-model's next-token log-probabilities of " true" and " false" (the first token of each, a single
-token in both the SmolLM2 and the Qwen tokenizers) give
+Each prompt is few-shot text ending in "Label:" (prompts.py). The model's next-token
+log-probabilities of " true" and " false" (the first token of each, a single token in both the
+SmolLM2 and the Qwen tokenizers) give
 
     p_true = P(true) / (P(true) + P(false)) = 1 / (1 + exp(log P(false) - log P(true)))
 
 renormalised over the two labels only. (DCT's reference code applies a softmax to the two
 *probabilities*, which pulls every score toward 0.5; this does not.)
+
+Prompts of one kind share their few-shot examples, which are most of their tokens: the longest
+common token prefix of a batch runs once, and its key/value cache is reused by every row (the
+rows run right-padded after it). The tokens are exactly those of each whole prompt, so the
+scores are the same as one prompt at a time.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
+from amend.models.tokens import pad_id
+from amend.training.dct.generate import prefix_cache, split_rows
 from amend.training.dct import prompts
-from amend.training.dct.generate import left_padded
 
 
 def label_token_ids(tokenizer) -> tuple[int, int]:
@@ -33,28 +40,48 @@ def p_true_from_logprobs(logp_true: float, logp_false: float) -> float:
     return 1.0 / (1.0 + math.exp(d)) if d < 700 else 0.0
 
 
-def label_probabilities(model, tokenizer, texts: list[str], batch_size: int = 16) -> list[float]:
-    """p_true for each prompt text that ends in "Label:", in left-padded batches."""
+def label_probabilities(model, tokenizer, texts: list[str], batch_size: int = 16, prefix: str | None = None
+                        ) -> list[float]:
+    """p_true for each prompt text that ends in "Label:", batched over a shared prefix cache
+    (`prefix`: the fixed few-shot start of every text, whose cache is kept; see generate.prefix_cache)."""
     import torch
 
     if not texts:
         return []
     t_id, f_id = label_token_ids(tokenizer)
     device = next(model.parameters()).device
+    rows, shared, keep = split_rows(tokenizer, texts, prefix)
+    if len(rows) == 1 and not keep:
+        shared = 0  # one row alone: nothing to share
     out: list[float] = []
-    for start in range(0, len(texts), batch_size):
-        ids, mask, positions = left_padded(tokenizer, texts[start:start + batch_size], device)
-        with torch.inference_mode():
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                           logits_to_keep=1).logits[:, -1, :]
-        logp = torch.log_softmax(logits.float(), dim=-1)
-        out += [p_true_from_logprobs(float(row[t_id]), float(row[f_id])) for row in logp]
+    with torch.inference_mode():
+        cache = prefix_cache(model, rows[0][:shared], keep) if shared else None
+        for start in range(0, len(rows), batch_size):
+            tails = [r[shared:] for r in rows[start:start + batch_size]]
+            width = max(len(t) for t in tails)
+            ids = torch.full((len(tails), width), pad_id(tokenizer), dtype=torch.long)
+            mask = torch.zeros((len(tails), shared + width), dtype=torch.long)
+            mask[:, :shared] = 1
+            for i, t in enumerate(tails):  # right padding: a real token never sees a pad after it
+                ids[i, :len(t)] = torch.tensor(t, dtype=torch.long)
+                mask[i, shared:shared + len(t)] = 1
+            positions = (shared + torch.arange(width)).expand(len(tails), width)
+            past = None
+            if cache is not None:
+                past = copy.deepcopy(cache)
+                past.batch_repeat_interleave(len(tails))  # transformers 5 takes `cache`, not past_key_values
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                           position_ids=positions.to(device), cache=past, use_cache=past is not None).logits
+            last = torch.tensor([len(t) - 1 for t in tails], device=logits.device)
+            logp = torch.log_softmax(logits[torch.arange(len(tails), device=logits.device), last].float(), dim=-1)
+            out += [p_true_from_logprobs(float(row[t_id]), float(row[f_id])) for row in logp]
     return out
 
 
 def score_statements(model, tokenizer, statements: list[str], batch_size: int = 16) -> list[float]:
-    """p_true of each statement on its own (few-shot "<statement> Label:")."""
-    return label_probabilities(model, tokenizer, [prompts.score_prompt(s) for s in statements], batch_size)
+    """p_true of each statement on its own (few-shot "Statement: <statement>\\nLabel:")."""
+    return label_probabilities(model, tokenizer, [prompts.score_prompt(s) for s in statements], batch_size,
+                               prompts.score_shots())
 
 
 def contradiction_probability(model, tokenizer, a: str, b: str) -> float:

@@ -1,28 +1,38 @@
-"""End to end on the tiny profile: derive, question, score and the consistent set for one fact."""
+"""End to end on the tiny profile: derive, question, score given the parents, and the verdicts."""
 
 from __future__ import annotations
 
 import pytest
 
-from amend.training.dct.derive import KINDS, _merge, derive, judge_contradiction
-from amend.training.dct.parse import normalize
+from amend.training.dct.derive import _PASSED, KINDS, DeriveSettings, _Candidate, _merge, derive
+from amend.training.dct.graph import KNOWN
+from amend.training.dct.parse import claim
 from amend.training.dct.prompts import PROMPT_VERSION
 
 FACT = "The capital of Vendaria is Lusk."
 RELATED = "The mayor of Lusk is Orin Pell."
 
 
-
 def test_merge_keeps_first_kind_drops_conflicts_and_rephrased_contradictions():
-    cands = [("Lusk is in Vendaria.", "implication", [FACT]),
-             ("Lusk is a city.", "implication", [FACT]),
-             ("lusk is in vendaria", "correlative", [FACT, RELATED]),
-             ("The mayor of Vendaria's capital is Orin Pell.", "correlative", [FACT, RELATED]),
-             ("Lusk is a city!", "contradiction", [FACT]),
-             ("Vendaria's capital is Lusk.", "contradiction", [FACT]),  # a rephrasing of the fact
-             ("The capital of Vendaria is Brell.", "contradiction", [FACT]),
-             ("The capital of Vendaria is Tarn.", "contradiction", [FACT])]
+    cands = [_Candidate("Lusk is in Vendaria.", "implication", [FACT]),
+             _Candidate("Lusk is a city.", "implication", [FACT]),
+             _Candidate("lusk is in vendaria", "correlative", [FACT, RELATED]),
+             _Candidate("The mayor of Vendaria's capital is Orin Pell.", "correlative", [FACT, RELATED]),
+             _Candidate("Lusk is a city!", "contradiction", [FACT]),
+             _Candidate("Vendaria's capital is Lusk.", "contradiction", [FACT]),  # a rephrasing of the fact
+             _Candidate("The capital of Vendaria is Brell.", "contradiction", [FACT]),
+             _Candidate("The capital of Vendaria is Tarn.", "contradiction", [FACT])]
     assert _merge(cands, FACT, max_contradictions=1) == [cands[0], cands[3], cands[6]]
+
+
+def test_settings_come_from_amend_settings(settings):
+    from amend.config import ConfigError
+
+    settings.dct_scoring, settings.dct_compose = "prior", False
+    assert (DeriveSettings.from_settings(settings).scoring, DeriveSettings.from_settings(settings).compose) == ("prior", False)
+    settings.dct_scoring = "vibes"
+    with pytest.raises(ConfigError, match="dct_scoring"):
+        DeriveSettings.from_settings(settings)
 
 
 # on tiny this fact gives implications, correlatives and contradictions (greedy, so always the same)
@@ -32,28 +42,39 @@ COMPOSED = "Jonah Strand composed the opera The Salt King."
 
 @pytest.fixture(scope="module")
 def derivation(tiny):
-    return derive(tiny, BORN, [COMPOSED, BORN])  # the fact itself among the related is ignored
+    d = derive(tiny, BORN, [COMPOSED, BORN])  # the fact itself among the related is ignored
+    d.model = tiny.large
+    return d
+
+
+def tiny_model(d):
+    return d.model
 
 
 @pytest.mark.slow
-def test_derivation_has_scored_statements_and_a_consistent_assignment(derivation):
+def test_derivation_has_scored_statements_and_verdicts_with_reasons(derivation):
     d = derivation
-    assert d.fact == BORN and d.related == [COMPOSED]
-    assert len(d.statements) >= 3
-    assert {s.kind for s in d.statements} <= set(KINDS)
-    assert any(s.kind == "implication" for s in d.statements)
-    assert any(s.kind == "contradiction" for s in d.statements)
-    assert any(s.kind == "correlative" for s in d.statements)
-    for s in d.statements:
-        assert 0.0 <= s.p_true <= 1.0
-        assert s.question.endswith("?")
-        assert normalize(s.text) not in {normalize(BORN), normalize(COMPOSED)}
-        if s.kind == "contradiction":  # contradicts a trusted fact: never true, kept as a negative
-            assert s.parents == [BORN] and s.truth is False and s.accepted is True
-        else:  # implied by trusted facts: always true
-            assert s.truth is True and s.accepted is True
-            assert s.parents == ([BORN] if s.kind == "implication" else [BORN, COMPOSED])
-    assert len({normalize(s.text) for s in d.statements}) == len(d.statements)
+    assert d.fact == BORN and d.related == [COMPOSED] and d.scoring == "conditioned"
+    first, *rest = d.statements
+    assert (first.text, first.accepted, first.parents) == (BORN, True, [BORN])  # carries the fact's question
+    assert first.question.endswith("?") and first.reason == "the fact itself: its question form"
+    assert len(rest) >= 3 and {s.kind for s in rest} <= set(KINDS)
+    assert {"implication", "contradiction"} <= {s.kind for s in rest}
+    # SmolLM2-135M fails the labelled checks of "does it follow?" (measured: it ranks them worse
+    # than chance), so its implications are scored alone and kept by their kind; it passes the
+    # checks of "can both be true?", so its contradictions are decided by their scores
+    assert _PASSED[tiny_model(d)] == {"entail": False, "compatible": True}
+    for s in rest:
+        assert 0.0 <= s.p_true <= 1.0 and s.question.endswith("?") and s.reason
+        assert claim(s.text) not in {claim(BORN), claim(COMPOSED)}
+        if s.kind == "contradiction":  # a negative example only when the scores call it one
+            assert s.parents == [BORN] and s.truth is False and s.scoring == "conditioned"
+            assert s.accepted == (s.p_true < 0.5)
+        else:  # without a scorer that can judge, the kind decides (and compositions are dropped)
+            assert s.scoring == "prior" and s.accepted and s.truth and s.known is None
+            assert s.parents in ([BORN], [BORN, COMPOSED]) and "kept by its kind" in s.reason
+        assert (KNOWN in s.reason) == (s.known is not None)
+    assert len({claim(s.text) for s in d.statements}) == len(d.statements)
 
 
 @pytest.mark.slow
@@ -64,16 +85,4 @@ def test_derivation_records_its_provenance(derivation):
     assert set(d.timings) == {"derive", "score"} and d.seconds >= d.timings["derive"] > 0
     js = d.to_json()
     assert set(js) == {"fact", "statements", "seconds"}
-    assert all(set(s) == {"text", "kind", "p_true", "truth", "accepted", "parents"} for s in js["statements"])
-    assert all(set(r) == {"text", "kind", "question", "p_true", "truth", "accepted", "parents"} for r in d.records())
-    groups = d.by_parents()
-    assert sum(map(len, groups.values())) == len(d.statements)
-    assert all(list(parents) == r["parents"] for parents, rs in groups.items() for r in rs)
-
-
-@pytest.mark.slow
-def test_judge_contradiction_is_a_symmetric_probability(tiny):
-    a, b = FACT, "The capital of Vendaria is Brell."
-    p = judge_contradiction(tiny, a, b)
-    assert 0.0 <= p <= 1.0
-    assert judge_contradiction(tiny, b, a) == pytest.approx(p, abs=1e-6)
+    assert all(set(s) == {"text", "kind", "p_true", "truth", "accepted", "parents", "reason"} for s in js["statements"])

@@ -6,9 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from amend.training.dct.parse import (
+    claim,
     clean_line,
     fallback_question,
-    normalize,
+    parse_compositions,
     parse_question,
     parse_statements,
     restates,
@@ -78,11 +79,25 @@ def test_nothing_to_parse():
     assert parse_statements("Sure! Here are the contradictions:\n\n", SEED) == []
 
 
-def test_clean_line_and_normalize():
+def test_clean_line_and_claims():
     assert clean_line('  3. Contradiction 2: “The capital of Vendaria is Brell”  ') == "The capital of Vendaria is Brell."
     assert clean_line("a) Statement: Lusk is big!") == "Lusk is big!"
     assert clean_line('- "Lusk is big".') == "Lusk is big."
-    assert normalize("The  Capital, of Vendaria!") == "the capital of vendaria"
+    assert claim("The  Capital, of Vendaria!") == claim("vendaria's capital") == (frozenset({"capit", "venda"}), False)
+    assert claim("Kestrel Foods was founded by Amara Osei.") == claim("Amara Osei founded Kestrel Foods.")
+    assert claim("Lusk isn't in Vendaria.") == (claim("Lusk is in Vendaria.")[0], True)
+    assert claim("It is not true that Lusk is not in Vendaria.")[1] is False  # two negations
+
+
+def test_compositions():
+    text = ("1. Known: Cairo is a city in Egypt. So: The Harrow Bridge is in Egypt.\n"
+            "2. Known: Egypt is in Africa. So: the Harrow Bridge is in Africa\n"
+            "3. Known: Cairo is big. So: The Harrow Bridge is located in Cairo.\n"  # the fact again
+            "4. Known: nothing So: x\n5. Egypt is hot.\n6. Known: Egypt has pyramids. So:")
+    assert parse_compositions(text, "The Harrow Bridge is located in Cairo.") == [
+        ("Cairo is a city in Egypt.", "The Harrow Bridge is in Egypt."),
+        ("Egypt is in Africa.", "the Harrow Bridge is in Africa.")]
+    assert parse_compositions("None.", "The Harrow Bridge is located in Cairo.") == []
 
 
 def test_a_rephrasing_is_not_a_contradiction():
@@ -114,7 +129,7 @@ _pieces = st.sampled_from(["1. ", "2) ", "- ", "* ", "• ", '"', "**", "Implica
 def test_parse_invariants_on_arbitrary_output(text, cap):
     out = parse_statements(text, SEED, max_count=cap)
     assert len(out) <= cap
-    keys = [normalize(s) for s in out]
-    assert len(set(keys)) == len(keys) and normalize(SEED) not in keys
+    keys = [claim(s) for s in out]
+    assert len(set(keys)) == len(keys) and claim(SEED) not in keys
     for s in out:
         assert s == s.strip() and s[-1] in ".!" and "\n" not in s and len(s.split()) >= 3
