@@ -59,7 +59,9 @@ class Assistant:
         self.decoder = ProxyDecoder(loaded, options=DecodeOptions.from_settings(settings))
         self._stop = threading.Event()
         self._index: ScopeIndex | None = None  # the scope index of the knowledge state in use
-        self._stale: set[tuple[str, str]] = set()  # (question, answer) of exchanges the knowledge outdated
+        # what changed, in order: (fact texts added, edited, retracted, restored or newly taught, their vectors)
+        self._changes: list[tuple[list[str], Any]] = []
+        self._answered: dict[tuple[str, str], int] = {}  # (question, answer) -> len(_changes) when answered
         self.reload()
 
     @classmethod
@@ -95,9 +97,9 @@ class Assistant:
         return version
 
     # --- knowledge ---
-    def knowledge(self, history: Messages | None = None) -> ScopeIndex:
+    def knowledge(self) -> ScopeIndex:
         """The scope index of the store's current knowledge, rebuilt (and the adapter reloaded)
-        when it changed; exchanges of `history` about what changed are marked stale."""
+        when it changed; what changed is remembered (see `fresh`)."""
         from amend.models.embed import embed
         from amend.store.taught import knowledge_state, load_taught
 
@@ -110,32 +112,30 @@ class Assistant:
         if taught.adapter_version != self.adapter_version:
             self.reload()
         old, self._index = self._index, ScopeIndex(taught)
-        if old is not None and history:
-            self._mark_stale(history, old, self._index)
+        if old is not None:
+            def known(ix: ScopeIndex) -> set[tuple[int, str, bool]]:
+                t = ix.taught
+                return {(f, x, f in t.taught_facts) for f, x in zip(t.fact_ids, t.fact_texts)}
+
+            changed = sorted({x for _, x, _ in known(old) ^ known(self._index)})
+            if changed:
+                self._changes.append((changed, embed(changed)))
         return self._index
 
-    def _mark_stale(self, history: Messages, old: ScopeIndex, new: ScopeIndex) -> None:
-        """Exchanges of `history` (all answered before this change) that are about a fact that
-        was added, edited, retracted, restored or newly taught become stale."""
-        def known(ix: ScopeIndex) -> set[tuple[int, str, bool]]:
-            t = ix.taught
-            return {(f, x, f in t.taught_facts) for f, x in zip(t.fact_ids, t.fact_texts)}
-
-        from amend.models.embed import embed
-
-        changed = sorted({x for _, x, _ in known(old) ^ known(new)})
-        if not changed:
-            return
-        vectors = embed(changed)
+    def fresh(self, history: Messages) -> Messages:
+        """`history` without the exchanges about what changed since they were answered: a fact
+        added, edited, retracted, restored or newly taught that the question names or is close to
+        (ScopeIndex.context's test). An exchange this assistant did not answer counts as answered
+        before every change it has seen."""
+        drop: set[int] = set()
         for u, a in _pairs(history):
             question = history[u]["content"]
-            if about(question, self.embed_one(question), changed, vectors, self.settings.context_floor):
-                self._stale.add((question, history[a]["content"]))
-
-    def fresh(self, history: Messages) -> Messages:
-        """`history` without its stale exchanges."""
-        drop = {i for u, a in _pairs(history) if (history[u]["content"], history[a]["content"]) in self._stale
-                for i in (u, a)}
+            since = self._answered.get((question, history[a]["content"]), 0)
+            later = self._changes[since:]
+            if later:
+                vector = self.embed_one(question)
+                if any(about(question, vector, texts, vectors, self.settings.context_floor) for texts, vectors in later):
+                    drop.update((u, a))
         return [m for i, m in enumerate(history) if i not in drop]
 
     @staticmethod
@@ -170,7 +170,7 @@ class Assistant:
         `alpha` is the strength before gating (default: the alpha setting); `context` puts the
         related facts into the system prompt (default: the context setting)."""
         given = list(history or [])
-        index = self.knowledge(given)
+        index = self.knowledge()
         history = self.fresh(given)
         vector = self.embed_one(question)
         scope = self.scope(question, alpha if alpha is not None else overrides.pop("alpha", None), index, vector)
@@ -180,7 +180,12 @@ class Assistant:
         messages = [{"role": "system", "content": system}] if system else []
         messages += history + [{"role": "user", "content": question}]
         self._stop.clear()
-        g = self.decoder.generate(messages, stop=self._stop, alpha=scope.alpha, **overrides)
+        seen = len(self._changes)
+
+        def remember(g: Generation) -> None:  # answered with the knowledge of this moment
+            self._answered[(question, g.text)] = seen
+
+        g = self.decoder.generate(messages, stop=self._stop, alpha=scope.alpha, on_finish=remember, **overrides)
         g.meta.update(profile=self.profile, alpha=scope.alpha, adapter_version=self.adapter_version, system=system,
                       context=facts, scope=scope.to_json(), left_out=(len(given) - len(history)) // 2)
         return g
