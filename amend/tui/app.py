@@ -3,7 +3,8 @@
 Threads: the models load, answers stream and updates train in worker threads, which talk back
 only by posting messages (thread-safe, never blocking), so the UI never waits for a model.
 One lock keeps the assistant to one job at a time (an answer, or a reload of the new adapter
-after an update); training runs beside it.
+after an update); training runs beside it, on the same loaded models (amend.tui.wiring).
+Quitting saves the answer in progress and its question first.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from amend.tui.services import Answerer, Services, UpdateProgress
 from amend.tui.training import StatusLine, TrainingPanel
 
 POLL_S = 1.0  # how often the status line and conflicts are read from the store
+QUIT_WAIT_S = 3.0  # at quit, how long an answer in progress gets to stop and save itself
 
 
 # --- messages from worker threads ---
@@ -360,7 +362,9 @@ class AmendApp(App):
         (self.query_one("#question") if tab == "chat" else self.query_one(FactsTable)).focus()
 
     async def action_quit(self) -> None:
-        self.query_one(ChatPane).stop()
+        """Quit. An answer in progress stops, and it is saved with its question first (by its
+        own thread within QUIT_WAIT_S, else from here with what it has)."""
+        await asyncio.to_thread(self.query_one(ChatPane).save_unfinished, QUIT_WAIT_S)
         self.exit()
 
     @property
