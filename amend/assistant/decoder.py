@@ -75,6 +75,16 @@ class Generation:
         self.text += piece
         return piece
 
+    def close(self) -> None:
+        """Stop here (a caller that does not want the rest): the answer so far counts as
+        finished, "stopped", and `on_finish` runs with it (a Conversation keeps it)."""
+        self._pieces.close()
+        if self.finish_reason is None:
+            self.finish_reason = "stopped"
+        if self._on_finish is not None:
+            self._on_finish(self)
+            self._on_finish = None
+
     def result(self) -> str:
         """Run to the end and return the whole text."""
         for _ in self:

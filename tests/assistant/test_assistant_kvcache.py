@@ -139,3 +139,15 @@ def test_as_base_gives_another_thread_the_base_model(tiny, random_adapter):
             d.models._local.mask = None
     assert torch.allclose(seen["base"], plain, atol=1e-5)
     assert not torch.allclose(expert_plain, plain, atol=1e-3)
+
+
+def test_a_conversation_keeps_an_answer_cut_short(tiny):
+    with ProxyDecoder(tiny, None, SHORT) as d:
+        chat = Conversation(d)
+        g = chat.ask(TURNS[0])
+        first = next(g)
+        g.close()
+        assert g.finish_reason == "stopped"
+        assert chat.messages == [{"role": "user", "content": TURNS[0]}, {"role": "assistant", "content": first}]
+        assert d.caches.borrow() is d.caches  # the closed answer gave its caches back
+        d.caches.give_back()
