@@ -33,6 +33,7 @@ from amend.tui.training import StatusLine, TrainingPanel
 
 POLL_S = 1.0  # how often the status line and conflicts are read from the store
 QUIT_WAIT_S = 3.0  # at quit, how long an answer in progress gets to stop and save itself
+RETRY = object()  # the adapter version to compare with when a reload must be tried again
 
 
 # --- messages from worker threads ---
@@ -116,7 +117,7 @@ class AmendApp(App):
         self.model_lock = threading.Lock()  # one assistant job at a time (an answer, a reload)
         self._seen_superseded: set[int] = set()
         self._external_job = False  # the panel shows a job another process runs
-        self._answerer_version: int | None = None  # the adapter version the assistant has loaded
+        self._answerer_version: object = None  # the adapter version the assistant has loaded (or RETRY)
 
     # --- layout and start ---
 
@@ -344,10 +345,12 @@ class AmendApp(App):
 
     @work(thread=True, group="reload")
     def reload_answerer(self) -> None:
-        """Give the assistant the new adapter (after any answer in progress)."""
+        """Give the assistant the new adapter (after any answer in progress; if an update has the
+        models just now, the next poll after it tries again)."""
         with self.model_lock:
             try:
-                self.answerer.reload()
+                if self.answerer.reload() is False:
+                    self._answerer_version = RETRY
             except Exception as e:  # noqa: BLE001 - the assistant keeps the adapter it had
                 self.post_message(WriteDone("", None, f"could not load the new adapter: {e}"))
 

@@ -38,8 +38,9 @@ class Answerer(Protocol):
         """Ask the running `stream` to end soon (it returns what it has)."""
         ...
 
-    def reload(self) -> None:
-        """Pick up the store's active adapter (after an update finished)."""
+    def reload(self) -> bool | None:
+        """Pick up the store's active adapter (after an update finished); False: not now (the
+        models are busy with an update), try again later."""
         ...
 
 

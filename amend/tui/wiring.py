@@ -13,8 +13,8 @@ trainer uses the same loaded models. What an update does with them:
   the weight tensors with the original (amend.training.lora, `isolate=True`): no second copy of
   the weights, and nothing the assistant decodes with changes while answers stream.
 
-Taking up a new adapter changes the assistant's module tree, so that waits for a running update
-(and an update for the reload), through `ChatModels.structure`.
+Taking up a new adapter changes the assistant's module tree, so it is not done while an update
+runs (`ChatModels.structure`): the app tries again once the update has ended.
 """
 
 from __future__ import annotations
@@ -62,9 +62,15 @@ class ChatAnswerer:
     def stop(self) -> None:
         self.assistant.stop()
 
-    def reload(self) -> None:
-        with self._structure:  # not while an update uses the models
+    def reload(self) -> bool:
+        """Take up the store's active adapter, unless an update is using the models (False)."""
+        if not self._structure.acquire(blocking=False):
+            return False
+        try:
             self.assistant.reload()
+        finally:
+            self._structure.release()
+        return True
 
 
 class Trainer:
