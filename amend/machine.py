@@ -12,7 +12,8 @@ model alone falling from 19 to 2.9 tokens/s on 2 cores beside other work. With
 `OMP_WAIT_POLICY=PASSIVE` idle threads sleep at once, which costs a little on an idle machine
 and keeps about a fair share on a busy one (measured in docs/DECODING.md). OpenMP reads the
 variable when the library loads, i.e. at `import torch`, so it is set here, in the environment,
-only if the user has not set it (their own value always wins) and torch is not loaded yet.
+only if the user has not tuned the waiting themselves (OMP_WAIT_POLICY, GOMP_SPINCOUNT or
+KMP_BLOCKTIME set: their values win) and torch is not loaded yet.
 
 **bfloat16.** bfloat16 halves the weights' memory and, on a CPU with bfloat16 instructions
 (AVX512_BF16, AMX; or ARM's BF16), runs faster than float32. Without them, torch converts in
@@ -31,6 +32,7 @@ import sys
 from collections.abc import MutableMapping
 
 THREAD_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}  # set before torch loads, unless the user set them
+USER_TUNING = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")  # any of these set: leave waiting alone
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 /proc/cpuinfo flags of native bfloat16 arithmetic
 ARM_BF16_FLAGS = ("bf16",)  # aarch64 /proc/cpuinfo "Features"
 SET_BY_AMEND: dict[str, str] = {}  # what prepare_threads set in this process (`amend config` says so)
@@ -43,9 +45,10 @@ def prepare_threads(environ: MutableMapping[str, str] | None = None) -> dict[str
     if "torch" in sys.modules:
         return {}
     done = {}
+    if any(environ.get(name) for name in USER_TUNING):
+        return done
     for name, value in THREAD_DEFAULTS.items():
-        if not environ.get(name):
-            environ[name] = done[name] = value
+        environ[name] = done[name] = value
     if environ is os.environ:
         SET_BY_AMEND.update(done)
     return done

@@ -24,6 +24,7 @@ def test_threads_are_set_before_torch_and_the_users_value_wins():
                                      check=True).stdout.split()
     assert run({"PATH": ""}) == ["PASSIVE", "False"]  # set by amend, and importing amend loads no torch
     assert run({"PATH": "", "OMP_WAIT_POLICY": "ACTIVE"}) == ["ACTIVE", "False"]
+    assert run({"PATH": "", "GOMP_SPINCOUNT": "10000"}) == ["None", "False"]  # the user's own tuning
 
 
 def test_prepare_threads_leaves_a_loaded_torch_alone(monkeypatch):
