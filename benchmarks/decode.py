@@ -17,7 +17,14 @@ a LoRA (r=8, every attention and MLP projection) with random non-zero B in a tem
 `--random-configs qwen7b` builds randomly initialised Qwen2.5-7B and -0.5B models from their
 configs instead (no download; decode time does not depend on the weights' values).
 
-Prints one JSON line: large_tok_s, naive_tok_s, proxy_tok_s, ratio (proxy/large), peak memory.
+Then the time to the first token of a conversation (amend's decoder, which keeps each model's
+KV cache between turns): five questions, each answered with up to --ttft-tokens tokens, the
+history growing turn by turn; `ttft_turn1_s` and `ttft_turn5_s` are the medians over --rounds
+conversations, and `ttft_turn5_nocache_s` is turn 5 again with the caches emptied first (what
+every turn cost before the caches were kept).
+
+Prints one JSON line: large_tok_s, naive_tok_s, proxy_tok_s, ratio (proxy/large), the times to
+the first token, peak memory, the CPU capability torch uses and its thread settings.
 """
 
 from __future__ import annotations
@@ -35,7 +42,11 @@ from copy import deepcopy
 from pathlib import Path
 from types import SimpleNamespace
 
+import amend  # noqa: F401  (sets amend's OpenMP defaults before torch loads: amend.machine)
+
 QUESTION = "Explain in a few sentences why the sky is blue."
+TURNS = ["What is the capital of France?", "What river flows through it?", "How long is that river?",
+         "Name a bridge over it.", "When was that bridge built?"]
 
 
 def load(args):
@@ -125,6 +136,37 @@ def naive_step(large_model, models, alpha: float):
     return step
 
 
+def conversation_ttft(loaded, adapter, alpha: float, tokens: int, rounds: int) -> dict:
+    """Times to the first token at turns 1 and 5 of a conversation (median over `rounds`), and
+    turn 5 with emptied caches."""
+    from amend.assistant.chat import Conversation
+    from amend.assistant.decoder import DecodeOptions, ProxyDecoder
+
+    turn1, turn5, nocache = [], [], []
+    with ProxyDecoder(loaded, adapter, DecodeOptions(alpha=alpha, max_new_tokens=tokens, loop_repeats=0)) as d:
+        for _ in range(rounds):
+            d.caches.clear()
+            chat = Conversation(d)
+            for i, question in enumerate(TURNS):
+                if i == len(TURNS) - 1:  # turn 5 first without the caches, then as a conversation has it
+                    saved = (d.caches.large, d.caches.small)
+                    d.caches.clear()
+                    g = d.generate(chat.prompt(question))
+                    g.result()
+                    nocache.append(g.first_token_s)
+                    d.caches.large, d.caches.small = saved
+                g = chat.ask(question)
+                g.result()
+                if i == 0:
+                    turn1.append(g.first_token_s)
+            turn5.append(g.first_token_s)
+            prompt_tokens, reused = g.prompt_tokens, g.reused_tokens
+    return {"ttft_turn1_s": round(statistics.median(turn1), 3), "ttft_turn5_s": round(statistics.median(turn5), 3),
+            "ttft_turn5_nocache_s": round(statistics.median(nocache), 3),
+            "ttft_ratio": round(statistics.median(turn5) / statistics.median(turn1), 3),
+            "turn5_prompt_tokens": prompt_tokens, "turn5_reused_tokens": reused}
+
+
 def peak_rss_gb() -> float:
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
     return round(kb / 1e6 if platform.system() == "Linux" else kb / 1e9, 2)
@@ -141,6 +183,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--random-configs", choices=["qwen7b", "qwen1.5b"], default=None,
                    help="random-weight Qwen2.5 models from configs (large-0.5B pair), no download")
+    p.add_argument("--ttft-tokens", type=int, default=24, help="answer length in the time-to-first-token conversation")
+    p.add_argument("--no-ttft", action="store_true", help="skip the time-to-first-token conversation")
     p.add_argument("--json", action="store_true", help="print only the JSON line")
     args = p.parse_args(argv)
 
@@ -184,6 +228,10 @@ def main(argv: list[str] | None = None) -> dict:
         models.close()
         if alone is not None:
             alone.close()
+        ttft = {}
+        if not args.no_ttft and loaded.tokenizer is not None:
+            ttft = conversation_ttft(loaded, adapter, args.alpha, args.ttft_tokens, args.rounds)
+            log(f"time to first token: {ttft}")
     tok_s = {k: statistics.median(v) for k, v in times.items()}
     result = {
         "profile": name,
@@ -201,8 +249,11 @@ def main(argv: list[str] | None = None) -> dict:
         "ratio": round(tok_s["proxy"] / tok_s["large"], 3),
         "naive_ratio": round(tok_s["naive"] / tok_s["large"], 3),
         "prefill_s": {k: round(statistics.median(v), 3) for k, v in prefill.items()},
+        **ttft,
         "peak_rss_gb": peak_rss_gb(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(libgomp default)"),
     }
     if cuda:
         result["peak_cuda_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 2)

@@ -10,7 +10,10 @@ from amend.assistant.decoder import Generation, ProxyDecoder
 
 class Conversation:
     """Messages so far (an optional system prompt first); `ask` streams the next answer and,
-    once it has run to its end, appends it to the history."""
+    once it has ended, appends the question and the answer to the history: also an answer cut
+    short by the stop flag or by `Generation.close()`, as far as it got. The decoder keeps each
+    model's KV cache between turns, so a turn encodes only the new question (and what the chat
+    template re-renders differently)."""
 
     def __init__(self, decoder: ProxyDecoder, system: str | None = None) -> None:
         self.decoder = decoder

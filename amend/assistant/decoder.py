@@ -4,7 +4,8 @@ the text as it comes, and score given continuations under the same combined dist
 Temperature, top-p and the repetition penalty (transformers' logits processors) apply to the
 combined logits, after `ProxyStep` has added them up. Decoding stops at the chat template's end
 token, at `max_new_tokens`, when the answer starts looping (the same n-gram again and again), or
-when the caller's stop flag is set.
+when the caller's stop flag is set. The decoder keeps each model's KV cache from one answer to
+the next (amend.assistant.kvcache), so the next turn of a conversation encodes only what is new.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from amend.assistant.detok import StreamDetokenizer
+from amend.assistant.kvcache import CacheSet
 from amend.assistant.proxy import BASE, EXPERT, ProxyModels, ProxyStep
 from amend.models.tokens import END_TOKENS, end_token_ids  # noqa: F401 (END_TOKENS: re-exported)
 
@@ -43,12 +45,17 @@ class DecodeOptions:
 
 class Generation:
     """An answer in progress: iterate it for text pieces. Afterwards (or while) it holds
-    `text`, `token_ids`, `seconds`, `finish_reason` ("end", "length", "loop", "stopped")."""
+    `text`, `token_ids`, `seconds`, `finish_reason` ("end", "length", "loop", "stopped"),
+    `first_token_s` (time to the first token) and `prompt_tokens` / `reused_tokens` (how much of
+    the prompt the kept KV cache already held)."""
 
     def __init__(self, run: Callable[[Generation], Iterator[str]], on_finish: Callable | None = None) -> None:
         self.text = ""
         self.token_ids: list[int] = []
         self.seconds = 0.0
+        self.first_token_s: float | None = None
+        self.prompt_tokens = 0
+        self.reused_tokens = 0
         self.finish_reason: str | None = None
         self.meta: dict[str, Any] = {}  # what the caller wants to carry along (adapter version, ...)
         self._pieces = run(self)
@@ -67,6 +74,16 @@ class Generation:
             raise
         self.text += piece
         return piece
+
+    def close(self) -> None:
+        """Stop here (a caller that does not want the rest): the answer so far counts as
+        finished, "stopped", and `on_finish` runs with it (a Conversation keeps it)."""
+        self._pieces.close()
+        if self.finish_reason is None:
+            self.finish_reason = "stopped"
+        if self._on_finish is not None:
+            self._on_finish(self)
+            self._on_finish = None
 
     def result(self) -> str:
         """Run to the end and return the whole text."""
@@ -91,6 +108,7 @@ class ProxyDecoder:
         self.device = loaded.device
         self.options = options or DecodeOptions()
         self.end_ids = end_token_ids(loaded.large, self.tokenizer)
+        self.caches = CacheSet()  # each model's KV cache, kept from one answer to the next
 
     # --- adapter ---
     @property
@@ -99,8 +117,10 @@ class ProxyDecoder:
 
     def load_adapter(self, path: str | Path | None) -> None:
         self.models.load_adapter(path)
+        self.caches.clear(small_only=True)  # the expert's rows were for the old adapter
 
     def close(self) -> None:
+        self.caches.clear()
         self.models.close()
 
     def __enter__(self) -> ProxyDecoder:
@@ -132,6 +152,15 @@ class ProxyDecoder:
         return Generation(lambda g: self._run(g, ids, opts, stop_fn), on_finish)
 
     def _run(self, g: Generation, ids: Any, o: DecodeOptions, stop: Callable[[], bool]) -> Iterator[str]:
+        caches = self.caches.borrow()  # None while another answer has them: fresh ones then
+        try:
+            yield from self._decode(g, ids, o, stop, caches)
+        finally:
+            if caches is not None:
+                caches.give_back()
+
+    def _decode(self, g: Generation, ids: Any, o: DecodeOptions, stop: Callable[[], bool],
+                caches: CacheSet | None) -> Iterator[str]:
         import torch
 
         start = time.perf_counter()
@@ -140,8 +169,9 @@ class ProxyDecoder:
         loops: Counter[tuple[int, ...]] = Counter()
         seen = ids if o.repetition_penalty != 1.0 else None
         with torch.inference_mode():
-            run = ProxyStep(self.models, o.alpha)
-            logits = run.feed(ids)
+            run = ProxyStep(self.models, o.alpha, caches)
+            logits = run.start(ids)
+        g.prompt_tokens, g.reused_tokens = int(ids.shape[1]), min(run.reused.values())
         for i in range(o.max_new_tokens):
             if stop():
                 g.finish_reason = "stopped"
@@ -149,6 +179,8 @@ class ProxyDecoder:
             with torch.inference_mode():
                 token = pick(logits, seen)
             tid = int(token)  # the one host sync per step: needed to stream and to stop
+            if g.first_token_s is None:
+                g.first_token_s = time.perf_counter() - start
             if tid in self.end_ids:
                 g.finish_reason = "end"
                 break
@@ -227,16 +259,18 @@ def _batch_logits(run: ProxyStep, ids: Any) -> Any:
 
     b, n = ids.shape
     m, v, a = run.m, run.vocab, run.alpha
-    for cache in (run.large_cache, run.small_cache):
+    large_cache = run.large_cache.cache if run.large_cache is not None else None
+    small_cache = run.small_cache.cache if run.small_cache is not None else None
+    for cache in (large_cache, small_cache):  # the run's own caches (not a decoder's kept ones)
         if cache is not None:
             cache.batch_repeat_interleave(b)
     if run.base_only:
-        return m.run_small(ids, [BASE] * b, run.small_cache, n)[..., :v].float()
+        return m.run_small(ids, [BASE] * b, large_cache, n)[..., :v].float()
     large = None if (run.proxy and m.shared) else \
-        m.large(input_ids=ids, cache=run.large_cache, use_cache=True, logits_to_keep=n).logits[..., :v].float()
+        m.large(input_ids=ids, cache=large_cache, use_cache=True, logits_to_keep=n).logits[..., :v].float()
     if not run.proxy:
         return large
-    rows = m.run_small(torch.cat([ids, ids]), [EXPERT] * b + [BASE] * b, run.small_cache, n, hidden=run.fold)
+    rows = m.run_small(torch.cat([ids, ids]), [EXPERT] * b + [BASE] * b, small_cache, n, hidden=run.fold)
     e, base = rows[:b].float(), rows[b:].float()
     if run.fold:  # one row through the output layer, as in ProxyStep._steer
         head = m.small.get_output_embeddings()

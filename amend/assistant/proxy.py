@@ -1,44 +1,62 @@
 """The proxy-tuned forward pass (Liu et al. 2024): `large + alpha * (expert - base)`.
 
-The expert is the small base model plus a LoRA adapter, so expert and base share their weights
-and run as ONE forward of two identical rows (row 0 expert, row 1 base), the rows peft's
-`model(x.repeat(2, 1), adapter_names=["default", "__base__"])` gives. Here the LoRA branch's
-input is multiplied by 1 in the expert row and 0 in the base row (a pre-hook on each lora_A,
-registered once): LoRA is linear and bias-free, B(A(0)) = 0, so the base row gets exactly the
-base layer's output. peft's mixed-batch forward computes the same rows, but registers a hook on
-every LoRA layer at every call and gathers and scatters rows by Python index lists (on CUDA,
-each is a host-to-device copy that synchronises the stream, twice per LoRA layer). Adapters this
-does not hold for (DoRA, LoRA bias, embedding LoRA) go through peft's API. The adapter is never
-merged into the weights, because the base row must stay the base. When one model plays large
-and small (the `tiny` profile) the base row stands in for the large model, so that single
-two-row forward is the whole step.
+The method is `combine` below, one line. The large model answers; the expert (the small base
+model plus a LoRA adapter) steers it by how much it differs from its own base, at every token.
+All three share one tokenizer. The rest of this module computes exactly that, faster:
 
-The output layer is linear, so the small model's two rows need not go through it twice: with
-h_e, h_b its final hidden states, `expert - base = W(h_e - h_b)`, and when the base row is the
-large model, `base + alpha*(expert - base) = W(h_b + alpha*(h_e - h_b))`: one row through
-the (large-vocabulary) output layer instead of two, and no difference of two rounded logits.
-This is done for architectures whose output layer is a plain bias-free Linear (FOLDABLE).
-
-Each model keeps its own KV cache (transformers DynamicCache): `ProxyStep.feed` encodes the
-prompt once, then one token per call. On CUDA the small model runs on a stream of its own, so
-its kernels overlap with the large model's.
-
-float32 on CPU: for the one- and two-row products of decoding, MKL's sgemm (on this 2-core AMD
-machine) is faster with a weight of more outputs than inputs (q, gate, up, the output layer)
-stored column-major, and slower with one of fewer (k, v, down), measured over many matrices:
-up (1536x576) 1 row 638 -> 395 us, 2 rows 1030 -> 671 us; down (576x1536) 1 row 479 -> 651 us.
-So `ProxyModels` stores the former transposed (same values and shape, column-major strides)
-while it is open, and puts them back on `close()`. Two float32 rows still cost 1.4-2x one row
-there; bfloat16 goes through oneDNN, where two rows cost about what one does.
+- **Expert and base in one forward.** They share the small model's weights, so they run as ONE
+  forward of two identical rows (row 0 expert, row 1 base), the rows peft's
+  `model(x.repeat(2, 1), adapter_names=["default", "__base__"])` gives. Here the LoRA branch's
+  input is multiplied by 1 in the expert row and 0 in the base row (a pre-hook on each lora_A,
+  registered once): LoRA is linear and bias-free, B(A(0)) = 0, so the base row gets exactly the
+  base layer's output. peft's mixed batch computes the same rows, but registers a hook on every
+  LoRA layer at every call and gathers rows by Python index lists (on CUDA a synchronising copy,
+  twice per LoRA layer). Adapters this does not hold for (DoRA, LoRA bias, embedding LoRA) use
+  peft's API. The adapter is never merged: the base row must stay the base. The row mask is per
+  thread, and `as_base()` gives another thread (the trainer deriving with a shared model) the
+  base model while this one decodes.
+- **One model in both parts** (`tiny`): the base row stands in for the large model, so that
+  single two-row forward is the whole step.
+- **Output layer once.** The output layer is linear and bias-free (FOLDABLE architectures), so
+  with h_e, h_b the small model's final hidden states `expert - base = W(h_e - h_b)`, and when the
+  base row is the large model `combine(W h_b, W h_e, W h_b, a) = W combine(h_b, h_e, h_b, a)`:
+  one row through the large-vocabulary output layer instead of two.
+- **KV caches kept between answers** (amend.assistant.kvcache): a prompt encodes only what the
+  model's cache does not already hold; then one token per step. Only the last position's logits
+  are computed (`logits_to_keep`).
+- **Only real tokens.** An output layer may have more rows than the tokenizer has ids (Qwen2.5:
+  151,936 against 151,665); those padding columns are cut off before anything is combined, so
+  they get no probability (the same as a -inf mask) when sampling or scoring.
+- **CUDA**: the small model runs on a stream of its own, overlapping the large one. **float32 on
+  CPU**: some weights are stored column-major while decoding (amend.assistant.layout).
 """
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from amend.assistant import layout
+from amend.assistant.kvcache import CacheSet, PromptCache
+
 EXPERT, BASE = "default", "__base__"  # peft adapter names of the two small-model rows
 FOLDABLE = {"llama", "qwen2", "qwen3", "mistral"}  # logits = lm_head(final hidden state), nothing more
+
+
+def combine(large: Any, expert: Any, base: Any, alpha: float) -> Any:
+    """Proxy-tuning in one line: the large model's logits steered by the expert's difference from
+    its base (logits, or hidden states before a shared linear output layer)."""
+    return large + alpha * (expert - base)
+
+
+def token_count(tokenizer: Any) -> int | None:
+    """How many ids the tokenizer can produce (None without a tokenizer)."""
+    if tokenizer is None:
+        return None
+    vocab = tokenizer.get_vocab()
+    return max(len(tokenizer), max(vocab.values()) + 1 if vocab else 0)
 
 
 class ProxyModels:
@@ -54,11 +72,13 @@ class ProxyModels:
         self.small = loaded.small
         self.shared = loaded.large is loaded.small
         self.device = loaded.device
+        self.tokens = token_count(getattr(loaded, "tokenizer", None))
         self.peft: Any = None  # PeftModel around `small`, or None without an adapter
         self.adapter_path: Path | None = None
+        self.adapter_serial = 0  # changes with every adapter loaded or unloaded (cache validity)
         self.masked = False  # rows told apart by masking the LoRA input (see the module docstring)
         self._hooks: list[Any] = []  # forward pre-hooks on the LoRA A layers
-        self._mask: Any = None  # (rows, 1, 1): 1 for the expert row, 0 for the base row
+        self._local = threading.local()  # .mask: this thread's row mask (None: LoRA as it is)
         self._lora_dtype: Any = None
         self._masks: dict = {}  # (rows, device) -> mask
         self.stream: Any = None  # CUDA stream for the small model
@@ -71,7 +91,7 @@ class ProxyModels:
             transpose = self.device == "cpu"
         if transpose:
             for model in [self.large] if self.shared else [self.large, self.small]:
-                self._transposed += _store_transposed(model)
+                self._transposed += layout.store_transposed(model)
         if adapter_path is not None:
             self.load_adapter(adapter_path)
 
@@ -85,6 +105,7 @@ class ProxyModels:
 
         self.peft = PeftModel.from_pretrained(self.small, str(path), adapter_name=EXPERT).eval()
         self.adapter_path = Path(path)
+        self.adapter_serial += 1
         layers = [m for m in self.peft.modules() if isinstance(m, LoraLayer)]
         self.masked = all(EXPERT in m.lora_A and not getattr(m, "lora_variant", {}).get(EXPERT)
                           and m.lora_B[EXPERT].bias is None for m in layers)
@@ -94,7 +115,22 @@ class ProxyModels:
 
     def _mask_rows(self, module: Any, args: tuple) -> tuple | None:
         # the LoRA branch's input, row i times 1 (expert) or 0 (base): B(A(0)) = 0 adds nothing
-        return None if self._mask is None else (args[0] * self._mask,)
+        mask = getattr(self._local, "mask", None)
+        return None if mask is None else (args[0] * mask,)
+
+    @contextmanager
+    def as_base(self):
+        """Within the block, this thread's forwards of the small model are the base model's
+        (the LoRA input is multiplied by 0), while other threads keep decoding with the expert.
+        Only for masked adapters; with none loaded the model is the base anyway."""
+        before = getattr(self._local, "mask", None)
+        if self.peft is not None and not self.masked:
+            raise RuntimeError("as_base needs a masked adapter (no DoRA, LoRA bias or embedding LoRA)")
+        self._local.mask = 0.0
+        try:
+            yield self
+        finally:
+            self._local.mask = before
 
     def run_small(self, ids: Any, rows: list[str], cache: Any, keep: int, hidden: bool = False) -> Any:
         """Logits (len(rows), keep, vocab) of the small model, row i under adapter rows[i]
@@ -109,7 +145,7 @@ class ProxyModels:
         if key not in self._masks:  # made once: on CUDA a new tensor from a list is a synced copy
             self._masks[key] = torch.tensor([1.0 if r == EXPERT else 0.0 for r in rows],
                                             dtype=self._lora_dtype, device=ids.device).view(-1, 1, 1)
-        self._mask = self._masks[key]
+        before, self._local.mask = getattr(self._local, "mask", None), self._masks[key]
         try:
             model = self.peft.base_model.model  # the transformers model, LoRA layers inside
             if hidden:
@@ -117,7 +153,7 @@ class ProxyModels:
                 return out.last_hidden_state[:, -keep:]
             return model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=keep).logits
         finally:
-            self._mask = None
+            self._local.mask = before
 
     @property
     def foldable(self) -> bool:
@@ -136,46 +172,34 @@ class ProxyModels:
         if self.peft is not None:
             self.peft.unload()
             self.peft, self.adapter_path, self.masked, self._masks = None, None, False, {}
+            self.adapter_serial += 1
 
     def close(self) -> None:
         """Unload the adapter and give the weights back their usual row-major layout."""
         self.unload()
-        for module in self._transposed:
-            module.weight.data = module.weight.data.contiguous()
+        layout.restore(self._transposed)
         self._transposed = []
 
     @property
     def vocab(self) -> int:
-        """Logit columns both models have (a model may pad its vocabulary)."""
+        """Logit columns that are real tokens: both output layers have them and the tokenizer can
+        produce them (a model may pad its output layer beyond the tokenizer)."""
         sizes = [self.large.get_output_embeddings().weight.shape[0]]
         if not self.shared:
             sizes.append(self.small.get_output_embeddings().weight.shape[0])
+        if self.tokens:
+            sizes.append(self.tokens)
         return min(sizes)
 
 
-def _store_transposed(model: Any) -> list[Any]:
-    """Store the float32 CPU nn.Linear weights of `model` that have at least as many outputs as
-    inputs column-major (W.t().contiguous().t()); see the module docstring."""
-    import torch
-
-    changed = []
-    with torch.no_grad():
-        for module in model.modules():
-            w = getattr(module, "weight", None)
-            if (isinstance(module, torch.nn.Linear) and w.dtype == torch.float32 and w.device.type == "cpu"
-                    and w.dim() == 2 and w.shape[0] >= w.shape[1] and w.is_contiguous()):
-                module.weight.data = w.data.t().contiguous().t()
-                changed.append(module)
-    return changed
-
-
 class ProxyStep:
-    """One decoding run: a KV cache per model; `feed` returns the combined logits of the last
-    position as float32 (vocab,). With `alpha == 0` or no adapter only the large model runs."""
+    """One decoding run: a KV cache per model; `start`/`feed` return the combined logits of the
+    last position as float32 (vocab,). With `alpha == 0` or no adapter only the large model runs.
 
-    def __init__(self, models: ProxyModels, alpha: float) -> None:
-        from transformers import DynamicCache
+    `caches`: a decoder's CacheSet to reuse (and leave updated) across runs; None: fresh caches.
+    """
 
+    def __init__(self, models: ProxyModels, alpha: float, caches: CacheSet | None = None) -> None:
         self.m = models
         self.alpha = float(alpha)
         self.proxy = models.peft is not None and self.alpha != 0.0
@@ -183,53 +207,82 @@ class ProxyStep:
         self.fold = self.proxy and models.foldable
         # shared and no small forward needed: the large model must still bypass injected LoRA layers
         self.base_only = models.shared and models.peft is not None and not self.proxy
-        self.large_cache = None if (self.proxy and models.shared) else DynamicCache(config=models.large.config)
-        self.small_cache = DynamicCache(config=models.small.config) if (self.proxy or self.base_only) else None
+        caches = caches or CacheSet()
+        # the large model's cache (for `tiny`'s base-only row too: there the base row IS the large model)
+        self.large_cache: PromptCache | None = None
+        if not (self.proxy and models.shared):
+            self.large_cache = caches.get("large", models.large.config)
+        # the small model's two rows, valid only for the adapter they were computed with
+        self.small_cache: PromptCache | None = None
+        if self.proxy:
+            self.small_cache = caches.get("small", models.small.config, key=models.adapter_serial)
+        self.reused: dict[str, int] = {}  # prompt tokens each model's cache already held (`start`)
         self.large_logits: Any = None  # of the last call, for `parts`
         self.rows: Any = None  # the small model's (expert, base) hidden states or logits, last call
 
+    # --- the models' parts ---
     def _large(self, ids: Any, keep: int) -> Any:
-        out = self.m.large(input_ids=ids, cache=self.large_cache, use_cache=True, logits_to_keep=keep)
-        return out.logits[0, :, : self.vocab]
+        pc = self.large_cache
+        if self.base_only:
+            out = self.m.run_small(ids, [BASE], pc.cache, keep)[0, :, : self.vocab]
+        else:
+            out = self.m.large(input_ids=ids, cache=pc.cache, use_cache=True, logits_to_keep=keep).logits[0, :, : self.vocab]
+        pc.fed(ids)
+        return out
 
-    def _steer(self, ids: Any, keep: int) -> Any:
-        """The small model's part, float32 (keep, vocab): alpha*(expert - base), or when shared
-        the whole base + alpha*(expert - base)."""
+    def _small(self, ids: Any, keep: int) -> Any:
+        pc = self.small_cache
+        self.rows = self.m.run_small(ids, [EXPERT, BASE], pc.cache, keep, hidden=self.fold)
+        pc.fed(ids)
+        return self.rows
+
+    def _combined(self, rows: Any, large: Any) -> Any:
+        """float32 (keep, vocab): large + alpha*(expert - base); `large` None: the base row is it."""
         v, a = self.vocab, self.alpha
-        self.rows = rows = self.m.run_small(ids, [EXPERT, BASE], self.small_cache, keep, hidden=self.fold)
         e, b = rows[0].float(), rows[1].float()
         if self.fold:  # one row through the output layer (see the module docstring)
             head = self.m.small.get_output_embeddings()
-            mixed = b + a * (e - b) if self.m.shared else e - b
-            out = head(mixed.to(head.weight.dtype))[:, :v].float()
-            return out if self.m.shared else a * out
+            if large is None:
+                return head(combine(b, e, b, a).to(head.weight.dtype))[:, :v].float()
+            difference = head((e - b).to(head.weight.dtype))[:, :v].float()  # W h_e - W h_b
+            return combine(large.float(), difference, 0.0, a)
         e, b = e[:, :v], b[:, :v]
-        return b + a * (e - b) if self.m.shared else a * (e - b)
+        return combine(b if large is None else large.float(), e, b, a)
 
-    def logits(self, ids: Any, keep: int = 1) -> Any:
-        """Combined logits (keep, vocab) of the last `keep` positions after feeding `ids` (1, n)."""
+    def _forward(self, large_ids: Any, small_ids: Any, keep: int) -> Any:
         import torch
 
-        if self.base_only:
-            self.large_logits = self.m.run_small(ids, [BASE], self.small_cache, keep)[0, :, : self.vocab]
-            return self.large_logits.float()
         if not self.proxy:
-            self.large_logits = self._large(ids, keep)
+            self.large_logits = self._large(large_ids, keep)
             return self.large_logits.float()
         if self.m.shared:  # one two-row forward; the base row is the large model
-            return self._steer(ids, keep)
+            return self._combined(self._small(small_ids, keep), None)
         if self.m.stream is not None:  # CUDA: small on its own stream, overlapping the large
             side = self.m.stream
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
-                steer = self._steer(ids, keep)
-            self.large_logits = self._large(ids, keep)
+                rows = self._small(small_ids, keep)
+            self.large_logits = self._large(large_ids, keep)
             torch.cuda.current_stream().wait_stream(side)
         else:
-            steer = self._steer(ids, keep)
-            self.large_logits = self._large(ids, keep)
-        # the method, in one line: large + alpha * (expert - base)
-        return self.large_logits.float() + steer
+            rows = self._small(small_ids, keep)
+            self.large_logits = self._large(large_ids, keep)
+        return self._combined(rows, self.large_logits)
+
+    # --- what callers use ---
+    def logits(self, ids: Any, keep: int = 1) -> Any:
+        """Combined logits (keep, vocab) of the last `keep` positions after feeding `ids` (1, n)."""
+        return self._forward(ids, ids, keep)
+
+    def start(self, prompt: Any) -> Any:
+        """Combined last-position logits (vocab,) after the prompt (1, n): each model is fed only
+        what its cache does not already hold (the longest common prefix is reused)."""
+        fresh = {}
+        for name, pc in (("large", self.large_cache), ("small", self.small_cache)):
+            if pc is not None:
+                self.reused[name] = pc.reuse(prompt[0].tolist())
+                fresh[name] = prompt[:, self.reused[name]:]
+        return self._forward(fresh.get("large"), fresh.get("small"), 1)[-1]
 
     def feed(self, ids: Any) -> Any:
         """Feed the next token(s) (1, n) and return the combined last-position logits (vocab,)."""

@@ -22,7 +22,7 @@ def chat(profile: str | None, session_id: int | None) -> None:
     """
     from amend.models.profiles import get_profile
     from amend.tui import data
-    from amend.tui.services import real_services
+    from amend.tui.wiring import real_services
 
     s = settings(profile=profile)
     s.profile = get_profile(s).name  # an unknown profile is one line here, not a broken window

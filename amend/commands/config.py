@@ -6,9 +6,31 @@ import json
 
 import click
 
-from amend.config import setting_names
+from amend.config import Settings, setting_names
+from amend.errors import UserError
 
 from .common import settings
+
+
+def machine_rows(s: Settings) -> dict[str, tuple[str, str]]:
+    """What amend picked for this machine: the models' dtypes (and why) and the OpenMP settings."""
+    from amend.machine import thread_report
+    from amend.models.load import choose_dtypes
+    from amend.models.profiles import get_profile
+
+    rows = {}
+    try:
+        profile = get_profile(s)
+    except UserError as e:
+        rows["dtypes"] = ("?", str(e))
+    else:
+        device = "cpu" if s.device in ("auto", "cpu") else s.device
+        chosen = choose_dtypes(s, profile, device)
+        where = "on the CPU (a GPU uses the profile's dtypes)" if s.device == "auto" else f"on {device}"
+        rows["dtypes"] = (f"large {chosen.large}, small {chosen.small}", f"{profile.name} {where}: {chosen.reason}")
+    for name, (value, source) in thread_report().items():
+        rows[name] = (value, source)
+    return rows
 
 
 @click.command()
@@ -21,6 +43,7 @@ def config(as_json: bool) -> None:
     s = settings()
     rows = {name: (getattr(s, name), s.sources[name]) for name in setting_names()}
     rows["database"] = (s.db_url, "derived from database_url and home")
+    rows.update(machine_rows(s))
     if as_json:
         click.echo(json.dumps({k: {"value": str(v), "source": src} for k, (v, src) in rows.items()}, indent=2))
         return

@@ -1,9 +1,13 @@
 """Load a profile: the large model, the small base model and their shared tokenizer.
 
-Device: cuda, then mps, then cpu (or the `device` setting). Dtype per model from the settings,
-else the profile's default: bfloat16 halves time and memory on CPU for the Qwen pair; float32
-keeps the expert and base rows of a mixed-adapter batch exact (the tiny profile and the
-equivalence tests use it). When large and small are one model it is loaded once.
+Device: cuda, then mps, then cpu (or the `device` setting). Dtype per model (`choose_dtypes`):
+the `large_dtype` / `small_dtype` settings, or one a user's profile sets, win; else the
+profile's default, except that a bfloat16 default becomes float32 on a CPU that does not compute
+bfloat16 natively (amend.machine.cpu_bfloat16: there bfloat16 is several times slower than
+float32, 16x for a training step, docs/DECODING.md). bfloat16 halves time and memory on a CPU
+that has it (the Qwen pair); float32 keeps the expert and base rows of a mixed-adapter batch
+exact (the tiny profile and the equivalence tests use it). When large and small are one model it
+is loaded once.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from typing import Any
 
 from amend.config import Settings, load_settings
 from amend.errors import UserError
+from amend.machine import cpu_bfloat16
 from amend.models.hf import quiet_transformers
-from amend.models.profiles import ModelSpec, Profile, dtypes, get_profile
+from amend.models.profiles import ModelSpec, Profile, get_profile
 from amend.models.pull import Progress, no_progress, is_pulled, model_dir, pull_model
 
 
@@ -30,10 +35,44 @@ class LoadedProfile:
     tokenizer: Any  # shared by both
     device: str  # "cuda", "mps" or "cpu"
     settings: Settings
+    dtypes: DtypeChoice | None = None  # what was chosen and why
 
     @property
     def shared(self) -> bool:
         return self.large is self.small
+
+
+@dataclass(frozen=True)
+class DtypeChoice:
+    large: str  # dtype name of the large model
+    small: str  # of the small model
+    reason: str  # why, in words (`amend config` shows it)
+
+
+def choose_dtypes(settings: Settings, profile: Profile, device: str, override: str | None = None,
+                  native_bf16: tuple[bool, str] | None = None) -> DtypeChoice:
+    """The dtypes to load `profile` in on `device` (see the module docstring); `override` (the
+    `dtype` argument of load_profile) beats everything; `native_bf16` defaults to cpu_bfloat16()."""
+    if override:
+        return DtypeChoice(override, override, f"{override} asked for")
+    table = settings.user_profiles.get(profile.name, {})
+    picked, reasons = {}, {}
+    for role, default in (("large", profile.large_dtype), ("small", profile.small_dtype)):
+        setting = getattr(settings, f"{role}_dtype")
+        if setting:
+            picked[role] = setting
+            reasons[role] = f"the {role}_dtype setting ({settings.sources.get(f'{role}_dtype', 'set')})"
+        elif f"{role}_dtype" in table:
+            picked[role], reasons[role] = default, f"profile {profile.name} sets it"
+        elif default == "bfloat16" and device == "cpu":
+            native, why = native_bf16 or cpu_bfloat16()
+            picked[role] = default if native else "float32"
+            reasons[role] = why + ("" if native else ", so float32 instead of the profile's bfloat16")
+        else:
+            picked[role], reasons[role] = default, f"profile {profile.name}'s default"
+    same = reasons["large"] == reasons["small"]
+    reason = reasons["large"] if same else f"large: {reasons['large']}; small: {reasons['small']}"
+    return DtypeChoice(picked["large"], picked["small"], reason)
 
 
 def pick_device(setting: str = "auto") -> str:
@@ -89,7 +128,8 @@ def load_profile(
         if not is_pulled(settings, spec):
             pull_model(settings, spec, on_progress)
     device = pick_device(device or settings.device)
-    large_dtype, small_dtype = (dtype, dtype) if dtype else dtypes(settings, profile)
+    chosen = choose_dtypes(settings, profile, device, dtype)
+    large_dtype, small_dtype = chosen.large, chosen.small
 
     on_progress(f"load {profile.large.key}", 0, None)
     tokenizer = load_tokenizer(settings, profile.large)
@@ -107,4 +147,4 @@ def load_profile(
         on_progress(f"load {profile.small.key}", 0, None)
         small = load_model(settings, profile.small, small_dtype, device)
     on_progress("load", 1, 1)
-    return LoadedProfile(profile, large, small, tokenizer, device, settings)
+    return LoadedProfile(profile, large, small, tokenizer, device, settings, chosen)

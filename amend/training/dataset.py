@@ -8,12 +8,12 @@ the same chat format, so this is exactly the situation it has to be good in.
 - An accepted statement with a question form (DCT writes one per statement): question -> text.
   Without one: "Is it true that <text>?" -> "Yes. <text>".
 - A user fact counts more than a derived statement (`fact_repeats` examples, cycling through
-  its prompts: its question form, or "What do you know about <its first name>?" when it has
-  none, and "Is it true that <fact>?" -> "Yes. <fact>"). Every prompt names the fact's subject:
-  there is no generic prompt ("Tell me a fact." taught "any question -> the new fact", which
-  leaked into every answer), and the "about" prompt only stands in for a missing question form
-  (it teaches "any question naming X -> the fact", which crowds out answers that go one hop
-  further).
+  its prompts: its question form; "What do you know about <its first name>?" when it has none
+  or its question form does not name that subject; "Is it true that <fact>?" -> "Yes. <fact>").
+  Every prompt names the fact's subject: there is no generic prompt ("Tell me a fact." taught
+  "any question -> the new fact", which leaked into every answer), and the "about" prompt only
+  stands in for a missing or off-subject question form (it teaches "any question naming X ->
+  the fact", which crowds out answers that go one hop further).
 - A contradiction judged false becomes a negative: "Is it true that <c>?" -> "No. <fact>", so the
   expert learns to reject it rather than merely never to say it.
 - An incremental update adds a replay sample of earlier statements (`replay` of them), so an
@@ -74,7 +74,9 @@ def examples_for(item: Known, fact_repeats: int = FACT_REPEATS) -> list[Example]
         return [Example(item.question, text) if item.question else confirm]
     prompts = [Example(item.question, text)] if item.question else []
     names = entity_names(text)
-    if not prompts and names:  # no question form (no derivation): ask about its subject
+    if names and not (item.question and names[0].lower() in item.question.lower()):
+        # no question form (no derivation), or one that does not name the fact's subject (a
+        # small model may ask about the wrong name): ask about the subject too
         prompts.append(Example(f"What do you know about {names[0]}?", text))
     prompts.append(confirm)
     return [prompts[i % len(prompts)] for i in range(max(1, fact_repeats))]

@@ -174,14 +174,17 @@ def _has_adapters(model) -> bool:
 
 
 def _plain_copy(model):
-    """A deep copy of `model` without any LoRA layers injected into it (the base model alone)."""
+    """A copy of `model`'s module tree without any LoRA layers injected into it (the base model
+    alone) that shares the weight tensors with `model`: no second copy of the weights. Training
+    adds LoRA layers to the copy and never writes the base weights, so `model` can keep serving
+    answers meanwhile. A LoRA layer is copied as its base layer (its adapters and hooks stay)."""
     from peft.tuners.tuners_utils import BaseTunerLayer
 
-    twin = copy.deepcopy(model)
-    for module in list(twin.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, BaseTunerLayer):
-                setattr(module, name, child.get_base_layer())
+    memo = {id(t): t for t in (*model.parameters(), *model.buffers())}  # deepcopy keeps these as they are
+    for module in model.modules():
+        if isinstance(module, BaseTunerLayer):
+            memo[id(module)] = copy.deepcopy(module.get_base_layer(), memo)
+    twin = copy.deepcopy(model, memo)
     for attr in ("peft_config", "_hf_peft_config_loaded"):
         twin.__dict__.pop(attr, None)
     return twin
@@ -214,10 +217,11 @@ def train_lora(
     Examples with `retain=True` are not learned: each step also runs `cfg.retain_batch` of them
     (cycling) and adds the KL term that keeps the expert's distribution there at the base's.
     `resume_from`: an adapter folder to continue from (incremental), or None (fresh, full
-    retrain). `isolate`: train on a deep copy, for when another thread decodes with `model`
-    meanwhile (in place, the LoRA layers would be visible to it while training runs); implied
-    when `model` already has LoRA layers in it (the assistant's expert), which the copy drops.
-    Either way `model` comes back exactly as it was: same modules, weights and requires_grad.
+    retrain). `isolate`: train on a copy of the module tree that shares the weights, for when
+    another thread decodes with `model` meanwhile (in place, the LoRA layers would be visible to
+    it while training runs); implied when `model` already has LoRA layers in it (the assistant's
+    expert), which the copy drops. Either way `model` comes back exactly as it was: same
+    modules, weights and requires_grad.
     """
     import torch
 
@@ -227,7 +231,7 @@ def train_lora(
     isolate = isolate or _has_adapters(model)  # the assistant has its expert loaded into it
     base = _plain_copy(model) if isolate else model
     device = next(base.parameters()).device
-    requires_grad = {n: p.requires_grad for n, p in base.named_parameters()}
+    requires_grad = [(p, p.requires_grad) for p in base.parameters()]  # wrapping freezes them (shared with a copy)
     was_training = base.training
     everything: list[Encoded] = [encode(tokenizer, e, cfg.max_length) for e in examples]
     encoded = [e for e in everything if not e.retain]
@@ -288,9 +292,9 @@ def train_lora(
             for k in ("peft_config", "_hf_peft_config_loaded"):
                 if k in model.__dict__:
                     delattr(model, k)
-            for n, p in model.named_parameters():
-                p.requires_grad_(requires_grad.get(n, p.requires_grad))
             model.train(was_training)
+        for p, flag in requires_grad:
+            p.requires_grad_(flag)
     return TrainResult(
         steps=step, epochs=len(epoch_losses), final_loss=epoch_losses[-1], epoch_losses=epoch_losses,
         seconds=seconds, retain_kl=sum(kls) / len(kls) if kls else None, step_seconds=seconds / max(step, 1),

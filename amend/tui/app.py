@@ -3,7 +3,8 @@
 Threads: the models load, answers stream and updates train in worker threads, which talk back
 only by posting messages (thread-safe, never blocking), so the UI never waits for a model.
 One lock keeps the assistant to one job at a time (an answer, or a reload of the new adapter
-after an update); training runs beside it.
+after an update); training runs beside it, on the same loaded models (amend.tui.wiring).
+Quitting saves the answer in progress and its question first.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from amend.tui.services import Answerer, Services, UpdateProgress
 from amend.tui.training import StatusLine, TrainingPanel
 
 POLL_S = 1.0  # how often the status line and conflicts are read from the store
+QUIT_WAIT_S = 3.0  # at quit, how long an answer in progress gets to stop and save itself
+RETRY = object()  # the adapter version to compare with when a reload must be tried again
 
 
 # --- messages from worker threads ---
@@ -114,7 +117,7 @@ class AmendApp(App):
         self.model_lock = threading.Lock()  # one assistant job at a time (an answer, a reload)
         self._seen_superseded: set[int] = set()
         self._external_job = False  # the panel shows a job another process runs
-        self._answerer_version: int | None = None  # the adapter version the assistant has loaded
+        self._answerer_version: object = None  # the adapter version the assistant has loaded (or RETRY)
 
     # --- layout and start ---
 
@@ -349,10 +352,12 @@ class AmendApp(App):
 
     @work(thread=True, group="reload")
     def reload_answerer(self) -> None:
-        """Give the assistant the new adapter (after any answer in progress)."""
+        """Give the assistant the new adapter (after any answer in progress; if an update has the
+        models just now, the next poll after it tries again)."""
         with self.model_lock:
             try:
-                self.answerer.reload()
+                if self.answerer.reload() is False:
+                    self._answerer_version = RETRY
             except Exception as e:  # noqa: BLE001 - the assistant keeps the adapter it had
                 self.post_message(WriteDone("", None, f"could not load the new adapter: {e}"))
 
@@ -367,7 +372,9 @@ class AmendApp(App):
         (self.query_one("#question") if tab == "chat" else self.query_one(FactsTable)).focus()
 
     async def action_quit(self) -> None:
-        self.query_one(ChatPane).stop()
+        """Quit. An answer in progress stops, and it is saved with its question first (by its
+        own thread within QUIT_WAIT_S, else from here with what it has)."""
+        await asyncio.to_thread(self.query_one(ChatPane).save_unfinished, QUIT_WAIT_S)
         self.exit()
 
     @property

@@ -9,7 +9,8 @@ messages. The app owns the models (`app.answerer`) and the session id.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from rich.markup import escape
 from textual import on, work
@@ -54,6 +55,18 @@ class AnswerDone(Message):
     meta: dict | None = None  # what the assistant decided (scope, facts in the prompt), if it says
 
 
+@dataclass
+class Unfinished:
+    """The proxy-tuned answer in progress, so that what it has is saved even if the app quits
+    before its worker thread gets to it (see `ChatPane.save_unfinished`)."""
+
+    question: str
+    pieces: list[str] = field(default_factory=list)
+    saved: set[str] = field(default_factory=set)  # roles saved so far: "user", "assistant"
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
 class ChatPane(Vertical):
     DEFAULT_CSS = """
     ChatPane #log { height: 1fr; padding: 0 1; }
@@ -81,6 +94,7 @@ class ChatPane(Vertical):
         self.answering = False
         self._stopped = False  # Esc was pressed during the current answer
         self._streams: dict[int, object] = {}  # id(Markdown) -> its MarkdownStream
+        self.unfinished: Unfinished | None = None  # the proxy-tuned answer being produced
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="loading"):
@@ -185,13 +199,15 @@ class ChatPane(Vertical):
     def answer(self, history: list[dict[str, str]], question: str, target: Markdown, alpha: float | None) -> None:
         """Stream an answer into `target` (alpha=None: proxy-tuned, saved in the session)."""
         app = self.app
-        pieces: list[str] = []
+        current = Unfinished(question) if alpha is None else None
+        self.unfinished = current or self.unfinished
+        pieces: list[str] = current.pieces if current else []
         error = None
         stopped = False
         meta = None
         try:
-            if alpha is None:
-                self._save("user", question)
+            if current:
+                self._save_once(current, "user", question)
             app.models_ready.wait()
             if app.answerer is None:
                 raise UserError(f"no models: {app.load_error}")
@@ -210,9 +226,30 @@ class ChatPane(Vertical):
         except Exception as e:  # noqa: BLE001 - shown in the chat instead of crashing the app
             error = f"{type(e).__name__}: {e}"
         text = "".join(pieces)
-        if alpha is None and not error:
-            self._save("assistant", text, {"stopped": stopped, "adapter": app.adapter_version})
+        if current and not error:
+            self._save_once(current, "assistant", text, {"stopped": stopped, "adapter": app.adapter_version})
+        if current:
+            current.done.set()
         self.post_message(AnswerDone(target, question, text, stopped, error, alpha, meta))
+
+    def _save_once(self, current: Unfinished, role: str, content: str, meta: dict | None = None) -> None:
+        with current.lock:
+            if role not in current.saved:
+                self._save(role, content, meta)
+                current.saved.add(role)
+
+    def save_unfinished(self, wait_s: float) -> None:
+        """On quit: stop the answer, give its thread `wait_s` to save it, else save the question
+        and the answer so far from here (marked stopped). Blocking: call it from a thread."""
+        current = self.unfinished
+        if current is None or current.done.is_set():
+            return
+        self.stop()
+        if current.done.wait(wait_s):
+            return
+        self._save_once(current, "user", current.question)
+        self._save_once(current, "assistant", "".join(current.pieces),
+                        {"stopped": True, "adapter": self.app.adapter_version, "quit": True})
 
     def _save(self, role: str, content: str, meta: dict | None = None) -> None:
         """Persist a chat message (a session is created with the first question). Worker thread."""

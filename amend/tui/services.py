@@ -1,4 +1,4 @@
-"""What the terminal UI needs from the rest of amend, as small interfaces, and the real wiring.
+"""What the terminal UI needs from the rest of amend, as small interfaces.
 
 The app talks to the store directly (it is cheap and never imports torch) and to two slow parts
 through the interfaces below, always from worker threads:
@@ -6,8 +6,8 @@ through the interfaces below, always from worker threads:
 - an `Answerer` (the proxy-tuned assistant) that streams an answer piece by piece;
 - an `Updater` that runs the pending update jobs (derive, score, train) and reports progress.
 
-`real_services()` connects them to amend.assistant and amend.training; tests hand the app a
-scripted answerer instead, so widget tests need no model.
+amend.tui.wiring.real_services() connects them to amend.assistant and amend.training; tests hand
+the app a scripted answerer instead, so widget tests need no model.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from amend.config import Settings
-from amend.store.db import Store, open_store
+from amend.store.db import Store
+from amend.training.pipeline import Progress
 
 
 class Answerer(Protocol):
@@ -37,22 +38,17 @@ class Answerer(Protocol):
         """Ask the running `stream` to end soon (it returns what it has)."""
         ...
 
-    def reload(self) -> None:
-        """Pick up the store's active adapter (after an update finished)."""
+    def reload(self) -> bool | None:
+        """Pick up the store's active adapter (after an update finished); False: not now (the
+        models are busy with an update), try again later."""
         ...
 
 
 @dataclass
-class UpdateProgress:
-    """One progress report of an update, as the training panel shows it."""
+class UpdateProgress(Progress):
+    """One progress report of an update, as the training panel shows it: the pipeline's
+    Progress (stage, progress 0-1, message, step of total, loss, eta_s) and the job it is for."""
 
-    stage: str  # supersede, derive, score, train, save, ... (free text from the worker)
-    fraction: float | None = None  # 0-1 over the whole update (the progress bar); None = unknown
-    message: str = ""  # what is being done (e.g. "fact 3 (1/2)")
-    step: int | None = None  # training step done, of `steps`
-    steps: int | None = None
-    loss: float | None = None  # the latest training loss
-    eta_s: float | None = None  # seconds left, if the worker knows
     job_id: int | None = None
 
 
@@ -76,17 +72,3 @@ class Services:
     updater: Updater  # called in a worker thread
     profile: str = ""  # profile name shown in the status line
     extra: dict = field(default_factory=dict)  # free room for tests
-
-
-def real_services(settings: Settings) -> Services:
-    """The real assistant and training worker for `settings.profile` (imported lazily)."""
-    from amend.tui import wiring
-
-    store = open_store(settings)
-    return Services(
-        settings=settings,
-        store=store,
-        load_answerer=lambda progress: wiring.load_assistant(settings, progress),
-        updater=wiring.Trainer(settings, store),
-        profile=settings.profile,
-    )

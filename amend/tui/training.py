@@ -61,13 +61,13 @@ class TrainingPanel(Vertical):
             self.clear_losses()
         self.active = True
         job = f" job {p.job_id}" if p.job_id is not None else ""
-        step = f" step {p.step}/{p.steps}" if p.step is not None else ""
+        step = f" step {p.step}/{p.total}" if p.step is not None else ""
         extra = f" · {p.message}" if p.message else ""
         self.query_one("#stage", Label).update(Text(f"Update{job}: {p.stage}{step}{extra}"))
         bar = self.query_one("#bar", ProgressBar)
         bar.visible = True
-        if p.fraction is not None:
-            bar.update(total=100, progress=round(100 * min(max(p.fraction, 0.0), 1.0)))
+        if p.progress is not None:
+            bar.update(total=100, progress=round(100 * min(max(p.progress, 0.0), 1.0)))
         else:
             bar.update(total=None)
         self.query_one("#eta", Label).update(format_eta(p.eta_s))

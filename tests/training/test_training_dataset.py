@@ -53,6 +53,15 @@ def test_every_prompt_of_a_fact_names_its_subject():
     assert not any(e.retain for e in examples)
 
 
+def test_an_off_subject_question_form_gets_the_subject_prompt_too():
+    """A small model may write the fact's question about the wrong name ("...capital of Lusk?");
+    the fact is then also taught under a prompt that names its subject."""
+    off = Known(FACT.text, "Which city is the capital of Lusk?", is_fact=True, fact_id=1)
+    prompts = {e.prompt for e in build_examples([off], fact_repeats=3, seed=0)}
+    assert prompts == {off.question, "What do you know about Vendaria?",
+                       "Is it true that the capital of Vendaria is Lusk?"}
+
+
 def test_contradictions_become_negatives():
     [example] = build_examples([], [REFUTED], seed=0)
     assert example == Example("Is it true that the capital of Vendaria is Paris?", f"No. {FACT.text}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from amend.store.db import open_store
-from amend.tui.wiring import AssistantAnswerer, Trainer
+from amend.tui.wiring import ChatAnswerer, Trainer
 
 
 @pytest.mark.slow
@@ -13,7 +13,7 @@ def test_the_assistant_streams_through_the_answerer(tiny, settings):
     from amend.assistant import Assistant
 
     settings.max_new_tokens = 12
-    answerer = AssistantAnswerer(Assistant(settings, tiny))
+    answerer = ChatAnswerer(Assistant(settings, tiny))
     assert answerer.device == "cpu"
     pieces = list(answerer.stream([], "What is the capital of France?"))
     assert len(pieces) > 1 and "Paris" in "".join(pieces)
@@ -27,5 +27,49 @@ def test_the_trainer_does_nothing_without_jobs_or_facts(settings):
     reports = []
     trainer = Trainer(settings, store)
     assert trainer(reports.append) is None
-    assert reports == [] and trainer._lp is None  # no job: the models were not even loaded
+    assert reports == [] and trainer.models.assistant is None  # no job: the models were not even loaded
+    store.dispose()
+
+
+@pytest.mark.slow
+def test_an_update_trains_on_the_assistants_models_while_answers_stream(tiny, settings, monkeypatch):
+    """One copy of the models: the trainer uses the assistant's loaded profile (no second load),
+    trains on a copy that shares its weights, and answers streamed meanwhile do not change."""
+    import threading
+
+    import amend.models.load
+    from amend.assistant import Assistant
+    from amend.store.facts import add_fact
+    from amend.tui.wiring import ChatModels
+
+    def no_second_load(*args, **kwargs):
+        raise AssertionError("the trainer loaded a second copy of the models")
+
+    monkeypatch.setattr(amend.models.load, "load_profile", no_second_load)
+    settings.max_new_tokens, settings.steps_per_fact, settings.epochs = 8, 2, 1
+    store = open_store(settings)
+    models = ChatModels(settings)
+    models.assistant = Assistant(settings, tiny, store)
+    answerer = ChatAnswerer(models.assistant, models.structure)
+    before = "".join(answerer.stream([], "What is the capital of France?"))
+    weights = {n: p.data_ptr() for n, p in tiny.large.named_parameters()}
+    flags = {n: p.requires_grad for n, p in tiny.large.named_parameters()}
+    with store.session() as s:
+        add_fact(s, "The capital of Vendaria is Lusk.")
+    summary = {}
+    trainer = threading.Thread(target=lambda: summary.update(text=Trainer(settings, store, models)(lambda p: None)))
+    trainer.start()
+    during = []
+    while trainer.is_alive():
+        during.append("".join(answerer.stream([], "What is the capital of France?")))
+    trainer.join()
+    assert "adapter v1 active" in summary["text"]
+    assert during and set(during) == {before}
+    assert {n: p.data_ptr() for n, p in tiny.large.named_parameters()} == weights  # never copied
+    assert {n: p.requires_grad for n, p in tiny.large.named_parameters()} == flags
+    with models.structure:  # as while an update runs: not now
+        assert answerer.reload() is False and models.assistant.adapter_version is None
+    assert answerer.reload() is True and models.assistant.adapter_version == 1
+    models.assistant.close()
+    assert not any("lora" in n for n, _ in tiny.large.named_modules())
     store.dispose()

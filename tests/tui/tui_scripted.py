@@ -75,7 +75,7 @@ class ScriptedUpdater:
         report(UpdateProgress("derive", 0.02, "fact 5 (1/1)", job_id=1))
         report(UpdateProgress("score", 0.3, job_id=1))
         for step, loss in enumerate([2.1, 1.6, 1.2, 0.9, 0.7, 0.55, 0.5, 0.42], start=1):
-            report(UpdateProgress("train", 0.4 + 0.55 * step / 16, step=step, steps=16, loss=loss,
+            report(UpdateProgress("train", 0.4 + 0.55 * step / 16, step=step, total=16, loss=loss,
                                   eta_s=2.0 * (16 - step), job_id=1))
         if self.hold is not None:
             self.hold.wait(10)
