@@ -7,7 +7,7 @@ calibrated (the log-odds of a content-free "N/A" query subtracted, as derive.py 
 Prints, per prompt kind and raw/calibrated: accuracy at 0.5, the share of (true, false) pairs
 ranked right (auc), and the mean score of each class.
 """
-import sys, json, math
+import sys, math
 from amend.config import load_settings
 from amend.models.load import load_profile
 from amend.training.dct import prompts

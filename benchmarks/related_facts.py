@@ -35,9 +35,10 @@ import numpy as np
 from sqlalchemy import create_engine, select, text
 
 from amend.config import load_settings
-from amend.store import open_store, vectors
+from amend.store import open_store, vector_search, vectors
 from amend.store.importer import import_facts
-from amend.store.related import fact_vectors, related_facts
+from amend.store.embeddings import fact_vectors
+from amend.store.related import related_facts
 from amend.store.schema import IS_ACTIVE, Fact
 
 DIMS = 384
@@ -109,7 +110,7 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="the in-memory fallback index, not the extension")
     parser.add_argument("--json", action="store_true", help="print only the JSON line")
     args = parser.parse_args()
-    vectors.USE_EXTENSIONS = not args.memory
+    vector_search.USE_EXTENSIONS = not args.memory
     rng = random.Random(0)
     embed = WordEmbed()
     log = (lambda *a: None) if args.json else print
@@ -126,7 +127,7 @@ def main() -> None:
             started = time.perf_counter()
             with store.session() as s:
                 related_facts(s, question(rng), args.k, embed, model="bench")  # builds the index
-                index = vectors.open_index(s, vectors.FACTS, "bench").backend
+                index = vector_search.open_index(s, vectors.FACTS, "bench").backend
             build_s = time.perf_counter() - started
             log(f"{index} index built in {build_s:.1f} s")
             times, hits, wanted = [], 0, 0

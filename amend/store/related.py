@@ -1,63 +1,29 @@
 """Related facts: the active facts nearest in meaning to a text (cosine of sentence vectors).
 
-Vectors are cached in FactEmbedding with the model's name and a hash of the text, so only new,
-edited or differently-embedded facts are embedded again. The search goes through a vector index
-(sqlite-vec, pgvector, or a numpy matrix in memory: amend/store/vectors.py) that the store keeps
-in step with the facts. numpy only: `embed` is handed in (the caller passes
+Vectors are cached (amend/store/embeddings.py), so only new, edited or differently-embedded facts
+are embedded again. The search goes through a vector index (sqlite-vec, pgvector, or a numpy
+matrix in memory: amend/store/vectors.py, chosen in vector_search.py) that the store keeps in
+step with the facts. numpy only: `embed` is handed in (the caller passes
 amend.models.embed.embed), so the store never imports torch.
 """
 
 from __future__ import annotations
 
-import hashlib
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from amend.store.schema import Fact, FactEmbedding
-
-Embed = Callable[[list[str]], np.ndarray]
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def model_name(embed: Embed) -> str:
-    """The name cached vectors are filed under: the embed module's MODEL_NAME, else the function's name."""
-    module = sys.modules.get(getattr(embed, "__module__", "") or "")
-    return getattr(module, "MODEL_NAME", None) or f"{getattr(embed, '__module__', '')}.{getattr(embed, '__qualname__', repr(embed))}"
-
-
-def fact_vectors(session: Session, facts: list[Fact], embed: Embed, model: str | None = None) -> np.ndarray:
-    """An (n, d) float32 matrix of the facts' unit vectors, embedding only missing or stale ones."""
-    model = model or model_name(embed)
-    cached = {e.fact_id: e for e in session.scalars(
-        select(FactEmbedding).where(FactEmbedding.fact_id.in_([f.id for f in facts]))
-    )} if facts else {}
-    stale = [f for f in facts if (e := cached.get(f.id)) is None or e.model != model or e.text_hash != text_hash(f.text)]
-    if stale:
-        fresh = np.asarray(embed([f.text for f in stale]), dtype=np.float32)
-        for fact, vector in zip(stale, fresh):
-            row = cached.get(fact.id)
-            if row is None:
-                row = cached[fact.id] = FactEmbedding(fact_id=fact.id)
-                session.add(row)
-            row.model, row.vector, row.text_hash = model, vector.tobytes(), text_hash(fact.text)
-        session.flush()
-    if not facts:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.stack([np.frombuffer(cached[f.id].vector, dtype=np.float32) for f in facts])
+from amend.store.embeddings import Embed, model_name
+from amend.store.schema import Fact
+from amend.store.vector_search import nearest
+from amend.store.vectors import FACTS
 
 
 def related_facts(session: Session, text: str, k: int, embed: Embed, exclude_ids: Iterable[int] = (),
                   model: str | None = None) -> list[tuple[Fact, float]]:
     """The k active facts most similar to `text`, best first, with their cosine similarity."""
-    from amend.store.vectors import FACTS, nearest
-
     hits = nearest(session, FACTS, lambda: np.asarray(embed([text]), dtype=np.float32)[0], k, embed,
                    model or model_name(embed), exclude_ids)
     facts = {f.id: f for f in session.scalars(select(Fact).where(Fact.id.in_([i for i, _ in hits])))} if hits else {}

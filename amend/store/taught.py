@@ -5,7 +5,7 @@ was trained on: the active facts it covers and the accepted statements derived f
 texts and their question forms). This module gathers those rows with cached sentence vectors,
 so an answer only embeds its question:
 
-- fact vectors come from related.fact_vectors (table fact_embeddings);
+- fact vectors come from embeddings.fact_vectors (table fact_embeddings);
 - statement vectors are cached here in statement_embeddings, one row per statement and field
   ("text", "question"), re-embedded when the text changes (text_hash) or the model does.
 
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from amend.store.adapters import active_adapter
 from amend.store.derived import accepted_statements
-from amend.store.related import Embed, fact_vectors, model_name, text_hash
+from amend.store.embeddings import Embed, fact_vectors, model_name, text_hash
 from amend.store.schema import IS_ACTIVE, DerivedStatement, Fact, StatementEmbedding
 
 FIELDS = ("text", "question")

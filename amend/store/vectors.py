@@ -3,7 +3,7 @@ at 100,000 items, kept in step with the store.
 
 One interface, three implementations, chosen per connection:
 
-(the two database ones are in amend/store/vector_tables.py)
+(the two database ones are in amend/store/vector_tables.py; vector_search.py chooses one)
 
 - **sqlite-vec** (SQLite, where the extension loads: amend/store/sqlite_driver.py): a `vec0`
   virtual table of float32 unit vectors (L2 distance, which orders as cosine does). Its KNN query
@@ -33,23 +33,19 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from contextlib import nullcontext
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from amend.store.embeddings import Embed, fact_vectors
 from amend.store.schema import IS_ACTIVE, Fact, VectorChange
-from amend.store.sqlite_driver import VEC_LOADED
 
-USE_EXTENSIONS = True  # False: always the memory index (tests and the benchmark compare them)
 REBUILD_AFTER = 20_000  # more changes than this (an import): build anew, faster than one by one (HNSW)
 CHUNK = 10_000  # ids per IN (...) list: under SQLite's and PostgreSQL's bound-parameter limits
-
-Embed = Callable[[list[str]], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -74,8 +70,6 @@ def _active_facts(session: Session, ids: Sequence[int] | None) -> list[Any]:
 
 
 def _fact_vectors(session: Session, facts: list[Any], embed: Embed, model: str) -> np.ndarray:
-    from amend.store.related import fact_vectors
-
     parts = [fact_vectors(session, part, embed, model) for part in chunks(facts)]
     return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
@@ -251,49 +245,3 @@ class MemoryIndex(Index):
         else:
             top = np.arange(len(scores))
         return [(int(self.ids[r]), float(scores[r])) for r in top]
-
-
-# --- choosing one -----------------------------------------------------------------------------
-
-@dataclass
-class _Memory:
-    indexes: dict[tuple[str, str], MemoryIndex] = field(default_factory=dict)
-    mutex: threading.Lock = field(default_factory=threading.Lock)
-
-
-_MEMORY = _Memory()  # this process's memory indexes, by (database URL, index name)
-
-
-def open_index(session: Session, collection: Collection, model: str) -> Index:
-    """The index of `collection` under `model` for this session's database (see the docstring)."""
-    from amend.store.vector_tables import PgVectorIndex, SqliteVecIndex, pgvector_schema
-
-    conn = session.connection()
-    dialect = conn.dialect.name
-    if USE_EXTENSIONS and dialect == "sqlite" and conn.info.get(VEC_LOADED):
-        return SqliteVecIndex(collection, model)
-    if USE_EXTENSIONS and dialect == "postgresql" and (schema := pgvector_schema(session)):
-        return PgVectorIndex(collection, model, f'"{schema}"')
-    key = (conn.engine.url.render_as_string(hide_password=False), index_name(collection, model))
-    with _MEMORY.mutex:
-        if key not in _MEMORY.indexes:
-            _MEMORY.indexes[key] = MemoryIndex(collection, model)
-        return _MEMORY.indexes[key]
-
-
-def nearest(session: Session, collection: Collection, query: np.ndarray | Callable[[], np.ndarray], k: int,
-            embed: Embed, model: str, exclude: Iterable[int] = ()) -> list[tuple[int, float]]:
-    """The ids and cosine similarities of the k members nearest to `query`, best first (equal
-    scores by id); the index is brought up to date first. `query` may be a function, called only
-    when the index holds anything."""
-    if k <= 0:
-        return []
-    index = open_index(session, collection, model)
-    excluded = set(exclude)
-    with index.mutex if isinstance(index, MemoryIndex) else nullcontext():
-        index.sync(session, embed)
-        if index.dims is None:
-            return []
-        vector = query() if callable(query) else query
-        vector = _unit(np.asarray(vector, dtype=np.float32).reshape(-1))
-        return _ranked(index.search(session, vector, k + len(excluded)), excluded, k)

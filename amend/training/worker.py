@@ -20,7 +20,6 @@ import os
 import signal
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager

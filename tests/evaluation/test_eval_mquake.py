@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from amend.evaluation.cases import CaseError, load_cases, write_cases
-from amend.evaluation.mquake import convert_case, convert_file, rewrite_fact
+from amend.evaluation.mquake import convert_file, rewrite_fact
 
 FIXTURE = Path(__file__).with_name("mquake_fixture.json")
 AKEW = Path(__file__).resolve().parents[3] / "shared" / "data" / "mquake" / "AKEW-MQuAKE-CF.json"  # ../shared

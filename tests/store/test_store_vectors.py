@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from amend.store import vectors
+from amend.store import vector_search
 from amend.store.facts import add_fact, edit_fact, retract_fact, restore_fact, supersede_fact
 from amend.store.importer import import_facts
 from amend.store.related import related_facts
 from amend.store.schema import IS_ACTIVE, Fact, VectorChange, VectorIndexState
 from amend.store.vector_tables import PgVectorIndex, SqliteVecIndex
-from amend.store.vectors import FACTS, MemoryIndex, open_index
+from amend.store.vector_search import open_index
+from amend.store.vectors import FACTS, MemoryIndex
 
 WORDS = ["kell", "capital", "bridge", "river", "cold", "winter", "cat", "dog", "red", "blue", "city", "lake"]
 
@@ -38,8 +39,8 @@ class WordEmbed:
 @pytest.fixture(params=["extension", "memory"])
 def kind(request, monkeypatch):
     """The database's own index (sqlite-vec, pgvector), or the in-memory fallback."""
-    monkeypatch.setattr(vectors, "USE_EXTENSIONS", request.param == "extension")
-    monkeypatch.setattr(vectors, "_MEMORY", vectors._Memory())  # no index cached by another test
+    monkeypatch.setattr(vector_search, "USE_EXTENSIONS", request.param == "extension")
+    monkeypatch.setattr(vector_search, "_MEMORY", vector_search._Memory())  # no index cached by another test
     return request.param
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import weakref
 from collections import OrderedDict
-from typing import Any
 
 from amend.models.tokens import end_token_ids, pad_id
 
