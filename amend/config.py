@@ -58,7 +58,8 @@ class Settings:
     max_new_tokens: int = 256  # answer length limit in tokens
     temperature: float = 0.0  # 0 = greedy; applied after the logits are combined
     top_p: float = 1.0  # nucleus sampling mass, after combining; 1 = off
-    context: bool = False  # put the related facts into the system prompt (ask, chat); --context/--no-context
+    context: bool = True  # put the related facts into the system prompt (ask, chat); --context/--no-context
+    # (on by default: the expert with the facts in the prompt measured best, docs/RESULTS.md)
     context_facts: int = 5  # related facts put into the prompt at most
     context_floor: float = 0.6  # a fact goes into the prompt only this similar to the question (or named in it)
     # --- scope: which answers the expert may change (amend.assistant.scope) ---

@@ -5,8 +5,9 @@ Supersession retracts an older fact on the judge's word, so a judge that cannot 
 contradicting pairs from compatible ones would throw away the user's facts: SmolLM2-135M (the
 `tiny` profile) scores "Jonah Strand composed The Salt King." against "Jonah Strand was born in
 Lisbon." at 0.80 and two capitals of one country at 0.28. And a fixed line does not fit every
-judge: Qwen2.5-Coder-1.5B puts two CEOs of one company at 0.53-0.55 and compatible pairs at
-0.39-0.47. So before its first use in a process the judge scores a few pairs whose answer is known
+judge: Qwen2.5-Coder-1.5B puts two CEOs of one company at 0.53 and unchained compatible pairs at
+0.39-0.47, but a chained pair ("...orbits the star Velan." and "Velan is a red dwarf.") at 0.58,
+and superseded a user's fact that way. So before its first use in a process the judge scores a few pairs whose answer is known
 (invented entities, never the evaluation's). If every contradicting pair scores above every
 compatible one, the judge is trusted and its line is the middle of that gap; otherwise it is not
 trusted, supersedes nothing, and both facts stay active.
@@ -24,6 +25,9 @@ CHECK_PAIRS = [
     ("The capital of Norland is Brask.", "The mayor of Brask is Ilse Marr.", False),
     ("Oda Ferris was born in Quito.", "Oda Ferris wrote the novel Blue Harbour.", False),
     ("Talon Mills makes paper.", "The CEO of Talon Mills is Jan Roe.", False),
+    # chained: the one's object is the other's subject (the commonest pair in a user's facts)
+    ("The moon Tarn orbits the planet Osk.", "Osk is a gas giant.", False),
+    ("The capital of Norland is Brask.", "Brask lies on the western coast.", False),
 ]
 
 _lines: dict[str, float | None] = {}  # model key of the judge -> its line (None: not trusted), once per process

@@ -39,3 +39,13 @@ def test_tinys_judge_is_not_trusted(tiny):
     from amend.training.dct.derive import judge_contradiction
 
     assert judge_line("tiny", lambda a, b: judge_contradiction(tiny, a, b)) is None
+
+
+def test_a_judge_that_mistakes_a_chained_pair_for_a_contradiction_is_not_trusted():
+    """Qwen2.5-Coder-1.5B's profile: two CEOs of one company 0.53, "X orbits Osk" with "Osk is a
+    gas giant" 0.58 (it superseded a user's fact that way)."""
+    def score(a, b):
+        contradicting = next(c for x, y, c in CHECK_PAIRS if (x, y) == (a, b))
+        chained = a.split()[-1].rstrip(".") == b.split()[0]
+        return 0.53 if contradicting else 0.58 if chained else 0.44
+    assert judge_line("chained", score) is None
