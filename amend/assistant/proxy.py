@@ -40,9 +40,9 @@ from typing import Any
 
 from amend.assistant import layout
 from amend.assistant.kvcache import CacheSet, PromptCache
+from amend.models.heads import FOLDABLE
 
 EXPERT, BASE = "default", "__base__"  # peft adapter names of the two small-model rows
-FOLDABLE = {"llama", "qwen2", "qwen3", "mistral"}  # logits = lm_head(final hidden state), nothing more
 
 
 def combine(large: Any, expert: Any, base: Any, alpha: float) -> Any:

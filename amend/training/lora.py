@@ -37,6 +37,7 @@ from pathlib import Path
 
 from amend.config import Settings
 from amend.models.hf import quiet_transformers
+from amend.models.heads import plain_head
 from amend.training.dataset import IGNORE, Encoded, Example, collate, encode
 
 
@@ -125,43 +126,61 @@ def _shared_prefix(encoded: Sequence[Encoded]) -> int:
     return max(0, min(n, answer - 1))
 
 
-def _logits(model, tensors: dict, prefix):
-    """Logits of the batch at positions n.. (n = the prefix's length, 0 without one). With a
-    shared prefix, its keys and values are computed once (without gradient, with the current
-    adapter) and the batch runs only on what follows: the loss is the same (the prefix carries no
+def _run(model, tensors: dict, prefix, head: bool):
+    """The batch at positions n.. (n = the prefix's length, 0 without one): logits, or with
+    `head=False` the decoder's last hidden states (the output layer not applied). With a shared
+    prefix, its keys and values are computed once (without gradient, with the current adapter)
+    and the batch runs only on what follows: the loss is the same (the prefix carries no
     labels); only the gradient through the prefix's own keys and values is left out, which saves
     about a fifth of a step on the usual chat prompts."""
+    run = model if head else model.get_decoder()
     if prefix is None:
-        return model(input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"]).logits
+        out = run(input_ids=tensors["input_ids"], attention_mask=tensors["attention_mask"])
+        return out.logits if head else out.last_hidden_state
     import torch
 
     with torch.no_grad():
         cache = model(input_ids=prefix, use_cache=True).cache  # transformers 5: `cache`, not past_key_values
     cache.batch_repeat_interleave(tensors["input_ids"].shape[0])
     n = prefix.shape[1]
-    return model(input_ids=tensors["input_ids"][:, n:], attention_mask=tensors["attention_mask"],
-                 cache=cache, use_cache=False).logits
+    out = run(input_ids=tensors["input_ids"][:, n:], attention_mask=tensors["attention_mask"], cache=cache,
+              use_cache=False)
+    return out.logits if head else out.last_hidden_state
 
 
-def _loss(model, tensors: dict, prefix, retain_rows: int, retain_weight: float):
+def _answer_logits(model, tensors: dict, prefix, mask, plain: bool):
+    """float32 logits (K, vocab) of the K positions where `mask` (rows, positions n+1..) is set,
+    i.e. those that predict an answer token. `plain` (amend.models.heads): the output layer runs
+    on those K hidden states only, not on every position of the batch: with a 151,936-token
+    vocabulary the full float32 logits of a step (and their gradient) were most of an update's
+    memory. Otherwise the model's own logits, selected."""
+    if plain:
+        hidden = _run(model, tensors, prefix, head=False)[:, :-1]  # position t predicts token t+1
+        return model.get_output_embeddings()(hidden[mask]).float()
+    return _run(model, tensors, prefix, head=True)[:, :-1][mask].float()
+
+
+def _loss(model, tensors: dict, prefix, retain_rows: int, retain_weight: float, plain: bool | None = None):
     """(loss to minimise, cross-entropy on the rows to learn, KL on the last `retain_rows` rows)."""
     import torch
 
+    plain = plain_head(model) if plain is None else plain
     n = 0 if prefix is None else prefix.shape[1]
-    logits = _logits(model, tensors, prefix).float()[:, :-1]  # position t predicts token t+1
     targets = tensors["labels"][:, n + 1:]
-    learn = logits.shape[0] - retain_rows
+    mask = targets != IGNORE  # the positions that predict an answer token
+    logits = _answer_logits(model, tensors, prefix, mask, plain)  # (K, vocab), row-major over the batch
+    row_of = mask.nonzero()[:, 0]
+    learn = tensors["labels"].shape[0] - retain_rows
     ce = kl = None
     if learn > 0:
-        ce = torch.nn.functional.cross_entropy(logits[:learn].reshape(-1, logits.shape[-1]),
-                                               targets[:learn].reshape(-1), ignore_index=IGNORE)
+        ce = torch.nn.functional.cross_entropy(logits[row_of < learn], targets[mask][row_of < learn])
     if retain_rows:
-        mask = targets[learn:] != IGNORE  # the retain answer's positions
-        ids = tensors["input_ids"][learn:]
+        rows = {k: v[learn:] for k, v in tensors.items()}
+        whole = torch.cat([mask.new_zeros((retain_rows, n)), mask[learn:]], dim=1)  # from position 0: no prefix
         with torch.no_grad(), model.disable_adapter():  # the same small model, adapter off: the base
-            base = model(input_ids=ids, attention_mask=tensors["attention_mask"][learn:]).logits.float()[:, n:-1]
-        log_base = torch.log_softmax(base[mask], dim=-1)
-        log_expert = torch.log_softmax(logits[learn:][mask], dim=-1)
+            base = _answer_logits(model, rows, None, whole, plain)
+        log_base = torch.log_softmax(base, dim=-1)
+        log_expert = torch.log_softmax(logits[row_of >= learn], dim=-1)
         kl = torch.nn.functional.kl_div(log_expert, log_base, log_target=True, reduction="batchmean")
     loss = (ce if ce is not None else 0.0) + (retain_weight * kl if kl is not None else 0.0)
     return loss, ce, kl

@@ -164,3 +164,35 @@ def _scores(tiny, folder):
         return log_probs(expert, tiny.tokenizer, QUESTION, [ANSWER, *DISTRACTORS])
     finally:
         expert.unload()
+
+
+@pytest.mark.parametrize("with_prefix", [False, True])
+def test_the_output_layer_on_answer_positions_only_gives_the_same_loss_and_gradient(tiny, with_prefix):
+    """`_loss` runs the output layer on the answer positions only (the memory of an update);
+    the loss, its parts and the LoRA gradient are those of the model's full logits."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from amend.training.dataset import collate, encode
+    from amend.training.lora import PREFIX_MIN, _loss, _shared_prefix
+
+    torch.manual_seed(0)
+    rows = [encode(tiny.tokenizer, e) for e in build_examples(KNOWN, REFUTED, seed=0)[:3] + RETAIN[:2]]
+    tensors = {k: torch.tensor(v) for k, v in collate(rows, tiny.tokenizer.pad_token_id or 0).items()}
+    shared = _shared_prefix(rows)
+    prefix = torch.tensor([rows[0].input_ids[:shared]]) if with_prefix else None
+    assert not with_prefix or shared >= PREFIX_MIN
+    model = get_peft_model(tiny.small, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    try:
+        got = {}
+        for plain in (True, False):
+            model.zero_grad(set_to_none=True)
+            loss, ce, kl = _loss(model, tensors, prefix, 2, 1.0, plain=plain)
+            loss.backward()
+            grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+            got[plain] = (float(loss.detach()), float(ce.detach()), float(kl.detach()), grads)
+        (l1, c1, k1, g1), (l2, c2, k2, g2) = got[True], got[False]
+        assert (l1, c1, k1) == pytest.approx((l2, c2, k2), rel=1e-4, abs=1e-5) and k1 > 0
+        assert all(torch.allclose(a, b, rtol=1e-3, atol=1e-6) for a, b in zip(g1, g2))
+    finally:
+        model.unload()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import math
 
+from amend.models.heads import plain_head
 from amend.models.tokens import pad_id
 from amend.training.dct.generate import prefix_cache, split_rows
 from amend.training.dct import prompts
@@ -70,10 +71,14 @@ def label_probabilities(model, tokenizer, texts: list[str], batch_size: int = 16
             if cache is not None:
                 past = copy.deepcopy(cache)
                 past.batch_repeat_interleave(len(tails))  # transformers 5 takes `cache`, not past_key_values
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                           position_ids=positions.to(device), cache=past, use_cache=past is not None).logits
-            last = torch.tensor([len(t) - 1 for t in tails], device=logits.device)
-            logp = torch.log_softmax(logits[torch.arange(len(tails), device=logits.device), last].float(), dim=-1)
+            inputs = dict(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                          cache=past, use_cache=past is not None)
+            last = (torch.arange(len(tails), device=device), torch.tensor([len(t) - 1 for t in tails], device=device))
+            if plain_head(model):  # the output layer on each row's last position only, not on every position
+                logits = model.get_output_embeddings()(model.get_decoder()(**inputs).last_hidden_state[last])
+            else:
+                logits = model(**inputs).logits[last]
+            logp = torch.log_softmax(logits.float(), dim=-1)
             out += [p_true_from_logprobs(float(row[t_id]), float(row[f_id])) for row in logp]
     return out
 
