@@ -17,7 +17,7 @@ All three share one tokenizer. The rest of this module computes exactly that, fa
   base model while this one decodes.
 - **One model in both parts** (`tiny`): the base row stands in for the large model, so that
   single two-row forward is the whole step.
-- **Output layer once.** The output layer is linear and bias-free (FOLDABLE architectures), so
+- **Output layer once.** The output layer is linear and bias-free (`amend.models.heads.plain_head`), so
   with h_e, h_b the small model's final hidden states `expert - base = W(h_e - h_b)`, and when the
   base row is the large model `combine(W h_b, W h_e, W h_b, a) = W combine(h_b, h_e, h_b, a)`:
   one row through the large-vocabulary output layer instead of two.
@@ -40,7 +40,7 @@ from typing import Any
 
 from amend.assistant import layout
 from amend.assistant.kvcache import CacheSet, PromptCache
-from amend.models.heads import FOLDABLE
+from amend.models.heads import plain_head
 
 EXPERT, BASE = "default", "__base__"  # peft adapter names of the two small-model rows
 
@@ -161,7 +161,7 @@ class ProxyModels:
         import torch
 
         head = self.small.get_output_embeddings()
-        return (self.masked and self.small.config.model_type in FOLDABLE and type(head) is torch.nn.Linear
+        return (self.masked and plain_head(self.small) and type(head) is torch.nn.Linear
                 and head.bias is None)
 
     def unload(self) -> None:
