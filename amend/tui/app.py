@@ -17,6 +17,7 @@ from rich.markup import escape
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 
@@ -145,15 +146,18 @@ class AmendApp(App):
 
     def poll(self) -> None:
         """Status line, progress of a job run elsewhere, new conflicts: read from the store."""
+        try:
+            status, panel = self.query_one(StatusLine), self.query_one(TrainingPanel)
+        except NoMatches:  # the app is closing and its widgets are gone (a timer's or a worker's last call)
+            return
         o = data.overview(self.services.store, self.services.profile)
         if self.adapter_version != o.adapter_version and self.models_ready.is_set():
             self.run_worker(self.query_one(ChatPane).notice(
                 f"What I know changed: adapter v{o.adapter_version} is active; the next answers use it."
                 if o.adapter_version is not None else "No facts are left: the large model answers alone."))
         self.adapter_version = o.adapter_version
-        self.query_one(StatusLine).set_status(self.services.profile, self.device, o.adapter_version, o.pending,
-                                              o.running.id if o.running else None)
-        panel = self.query_one(TrainingPanel)
+        status.set_status(self.services.profile, self.device, o.adapter_version, o.pending,
+                          o.running.id if o.running else None)
         if not self.updating and o.running is not None:  # another process (amend worker) runs it
             self._external_job = True
             panel.show(UpdateProgress(o.running.stage, o.running.progress, o.running.message, job_id=o.running.id))
