@@ -7,7 +7,8 @@ on a few facts also pushes them into unrelated answers ("What is the capital of 
 input is about an edit at all (SERAC's scope classifier, GRACE's deferral radius, WISE's router).
 amend does it with what it already has, the sentence vectors of what the expert was taught:
 
-    relevance(q) = max( cosine(q, t) for t in taught texts and their question forms,
+    relevance(q) = max( cosine(q, t) for t in taught texts,
+                        cosine(q, f) for f in their question forms, if q names an entity of that item,
                         1.0 if q names an entity of a taught fact )
     gate(r)      = clip((r - (threshold - softness)) / softness, 0, 1)   # a ramp; a step if softness 0
     alpha_used   = alpha * gate(relevance(q))
@@ -16,6 +17,11 @@ A question with gate 0 is answered by the large model alone, token for token. "T
 the active adapter was trained on (amend.store.taught): a retracted or edited fact leaves the
 scope at once. Threshold and softness are settings (scope_threshold, scope_softness); their
 calibration is in docs/RESULTS.md ("The scope gate").
+
+A question form counts only with a name: "Which star does the planet Ardis orbit?" is one name
+away from "Which star does the Earth orbit?" (cosine 0.9), since a question form is mostly the
+relation's wording, which every neighbour question shares. A statement itself carries its
+answer, so its meaning alone may open the gate.
 
 The context (facts in the system prompt) uses the same relevance per fact, with its own floor
 (context_floor): facts named in the question or close to it in meaning, then facts that share a
@@ -28,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from amend.names import NameIndex, entity_names
+from amend.names import NameIndex, entity_names, fold
 from amend.store.taught import Taught
 
 NAME_RELEVANCE = 1.0  # relevance of a question that names an entity of a fact
@@ -96,6 +102,11 @@ class ScopeIndex:
                 self.rows_by_name.setdefault(n, []).append(i)
         self.names = NameIndex(self.rows_by_name)  # every name of an active fact
         self.taught_rows = np.array([i for i, f in enumerate(taught.fact_ids) if f in taught.taught_facts], dtype=np.int64)
+        # the names of each statement and of its question form: a question form counts only for
+        # a question that names one of them (see the module docstring)
+        self.statement_names = [{fold(n) for n in entity_names(s) + entity_names(q)}
+                                for s, q in zip(taught.statements, taught.questions)]
+        self.all_statement_names = NameIndex(n for ns in self.statement_names for n in ns)
 
     def judge(self, question: str, vector: np.ndarray, alpha: float, threshold: float, softness: float,
               names: bool = True, top: int = 3) -> Scope:
@@ -113,7 +124,10 @@ class ScopeIndex:
                 r = int(self.taught_rows[i])
                 matches.append(Match(t.fact_texts[r], float(sims[i]), "meaning", [t.fact_ids[r]]))
         if t.statements:
-            sims = np.maximum(t.statement_vectors @ vector, t.question_vectors @ vector)
+            named = {fold(n) for n in self.all_statement_names.find(question)}
+            with_name = np.array([bool(ns & named) for ns in self.statement_names])
+            sims = np.where(with_name, np.maximum(t.statement_vectors @ vector, t.question_vectors @ vector),
+                            t.statement_vectors @ vector)
             for i in np.argsort(-sims, kind="stable")[:top]:
                 matches.append(Match(t.statements[i], float(sims[i]), "meaning", t.statement_parents[i]))
         matches.sort(key=lambda m: -m.score)

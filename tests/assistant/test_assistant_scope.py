@@ -88,3 +88,19 @@ def test_a_retracted_fact_leaves_the_scope_at_once(settings):
     with store.session() as s:
         index = ScopeIndex(load_taught(s, "tiny", embed))
     assert not judge(index, question).steered and index.context(question, embed([question])[0], 5, 0.6) == []
+
+
+def test_a_question_form_counts_only_for_a_question_that_names_its_entity():
+    """A derived statement's question form is mostly the relation's wording: without a name it
+    would open the gate for every neighbour question ("Which star does the Earth orbit?")."""
+    from amend.store.taught import Taught
+
+    statements, questions = ["The planet Ardis orbits the star Velan."], ["Which star does the planet Ardis orbit?"]
+    index = ScopeIndex(Taught(state=(), statements=statements, questions=questions, statement_parents=[[1]],
+                              statement_vectors=embed(statements), question_vectors=embed(questions)))
+    assert judge(index, "Which star does the planet Ardis orbit?").relevance == pytest.approx(1.0, abs=1e-3)
+    assert judge(index, "Around which star does ardis travel?").gate == 1.0  # a name, in lower case
+    neighbour = judge(index, "Which star does the Earth orbit?")
+    assert neighbour.gate == 0.0 and not neighbour.steered
+    # the statement itself still counts by meaning alone
+    assert neighbour.relevance == pytest.approx(float(embed(statements)[0] @ embed(["Which star does the Earth orbit?"])[0]), abs=1e-4)
