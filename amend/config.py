@@ -79,8 +79,9 @@ class Settings:
     epochs: int = 3  # passes over the training set at most (fewer if the loss gets low first)
     batch_size: int = 4  # training examples per step
     steps_per_fact: int = 4  # step budget of an update: this many per fact it teaches (0: epochs only)
+    max_update_steps: int = 0  # at most this many steps in one update, whatever steps_per_fact gives (0: no cap)
     target_loss: float = 0.05  # stop early once the mean epoch loss is below this
-    replay: int = 64  # earlier statements replayed in an incremental update
+    replay: int = 64  # earlier statements replayed in an incremental or unlearning update
     retain_weight: float = 1.0  # weight of the KL term that keeps the base model's answers to unrelated questions
     retain_neighbours: int = 4  # everyday questions nearest to each fact taught (same relation, other subject)
     retain_sample: int = 8  # further everyday questions per update, drawn at random

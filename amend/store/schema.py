@@ -230,7 +230,7 @@ class TrainingRun(Base):
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
     profile: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16), default="running")
-    mode: Mapped[str] = mapped_column(String(16), default="incremental")  # incremental | full
+    mode: Mapped[str] = mapped_column(String(16), default="incremental")  # incremental | unlearn | full
     steps: Mapped[int] = mapped_column(Integer, default=0)
     final_loss: Mapped[float | None] = mapped_column(Float)
     seconds: Mapped[float | None] = mapped_column(Float)

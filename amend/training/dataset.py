@@ -19,7 +19,9 @@ the same chat format, so this is exactly the situation it has to be good in.
 - An incremental update adds a replay sample of earlier statements (`replay` of them), so an
   adapter trained further on new facts does not forget the old ones.
 - The retain set (retain.py) becomes examples with `retain=True`: they carry no target words;
-  the trainer keeps the expert's distribution on them at the base model's (lora.py).
+  the trainer keeps the expert's distribution on them at the base model's (lora.py). What a
+  retracted or edited fact taught becomes such examples too (`forget_examples`): unlearning is
+  training its prompts back to the base model.
 
 The loss is on the answer tokens only: the prompt's labels are -100. Everything is deterministic
 given the seed. This module has no torch import; `encode` and `collate` work on token ids.
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from amend.names import entity_names
 from amend.training.dct.parse import fallback_question as yes_no_question
@@ -89,6 +91,12 @@ def negative_for(item: Refuted) -> Example:
 def retain_examples(questions: Iterable) -> list[Example]:
     """Retain questions (retain.RetainQuestion) as examples the trainer keeps at the base model."""
     return [Example(q.question, q.answer, retain=True) for q in questions]
+
+
+def forget_examples(items: Iterable[Known]) -> list[Example]:
+    """What the adapter learned and must give up (plan.py's unlearn mode), as retain examples:
+    each prompt it was taught, kept at the base model's distribution along the old answer."""
+    return [replace(e, retain=True) for item in items for e in examples_for(item)]
 
 
 def build_examples(

@@ -10,14 +10,14 @@ Given claimed update jobs (several pending jobs fold into one training run):
    its parents and saved (save_derivation). A fact already derived since its last change is not
    derived again (so a rerun after a crash goes straight to training). Then one consistency graph
    over every active fact and its statements decides what is accepted (dct/stored.py).
-3. **train**: *incremental* (continue from the active adapter on the new facts, plus a replay
-   sample of what it already knew) when the active adapter's facts are all still active with the
-   same text; otherwise *full* (fresh LoRA from the base model on every active fact), so an
-   edited, retracted or superseded fact is really unlearned. Either way with a retain set
-   (retain.py): everyday questions near the facts taught and a random few more, kept at the base
-   model's answers by a KL term, so that the expert changes what the facts are about and
-   nothing else. No active facts left: the adapters
-   are switched off and the assistant answers with the large model alone.
+3. **train**, as plan.py decides: *incremental* (continue from the active adapter on the new
+   facts, plus a replay sample of what it already knew), *unlearn* (the same, and the prompts of
+   retracted, edited or superseded facts trained back to the base model) or *full* (fresh LoRA
+   from the base model on every active fact). Each with a step budget per changed fact and a
+   retain set (retain.py): everyday questions near the facts taught and a random few more, kept
+   at the base model's answers by a KL term, so that the expert changes what the facts are about
+   and nothing else. No active facts left: the adapters are switched off and the assistant
+   answers with the large model alone.
 4. **save**: the adapter folder is published (adapters.py) and, in the same transaction, the jobs
    are finished and the training run recorded.
 
@@ -34,14 +34,15 @@ from pathlib import Path
 
 from amend.config import Settings
 from amend.store.adapters import active_adapter, deactivate_adapters
-from amend.store.derived import accepted_statements, save_derivation, statements_for
+from amend.store.derived import save_derivation, statements_for
 from amend.store.facts import active_facts, get_fact, supersede_fact
 from amend.store.jobs import finish_job, get_job, report
 from amend.store.related import related_facts
-from amend.store.schema import Fact, TrainingRun, normalize
+from amend.store.schema import Fact, TrainingRun
 from amend.training import adapters as folders
-from amend.training.dataset import Known, Refuted, build_examples, retain_examples
+from amend.training.dataset import build_examples, forget_examples, retain_examples
 from amend.training.lora import StepReport, TrainConfig, TrainResult, train_lora
+from amend.training.plan import Plan, make_plan
 
 # neighbours less similar than this are not judged (facts that clash are about the same thing;
 # each judgement is two forwards of the scorer model, seconds with the large one on a CPU)
@@ -93,28 +94,6 @@ def _payloads(store, job_ids: list[int]) -> tuple[dict[int, str], bool]:
             for fid in payload.get("fact_ids", []):
                 changes[int(fid)] = payload.get("change", "add")
     return changes, keep_both
-
-
-def _known_items(session, facts: list[Fact], profile: str) -> tuple[list[Known], list[Refuted]]:
-    """Training items for these facts: each fact, its accepted statements and its refuted ones.
-
-    A statement belongs to the first of its parents among `facts`; one that merely restates its
-    fact lends the fact its question form instead of being learned twice.
-    """
-    texts = {f.id: f.text for f in facts}
-    questions: dict[int, str] = {}
-    statements, refuted = [], []
-    for st in accepted_statements(session, fact_ids=list(texts), profile=profile) if facts else []:
-        owner = next(p.id for p in st.parents if p.id in texts)
-        if st.kind == "contradiction" or not st.truth:
-            refuted.append(Refuted(st.text, texts[owner], owner))
-        elif normalize(st.text) == normalize(texts[owner]):
-            if st.question:
-                questions.setdefault(owner, st.question)
-        else:
-            statements.append(Known(st.text, st.question, False, owner))
-    known = [Known(f.text, questions.get(f.id), True, f.id) for f in facts]
-    return known + statements, refuted
 
 
 class Update:
@@ -248,24 +227,6 @@ class Update:
                 self.result.derived += len(sts)
         return derivation.timings
 
-    def plan(self, covered: dict[int, str] | None) -> tuple[str, list[Known], list[Refuted], list[Known], dict[int, str]]:
-        """(mode, items to learn, refuted, replay pool, facts the new adapter covers)."""
-        with self.store.session(write=False) as session:
-            facts = active_facts(session)
-            now = {f.id: f.text for f in facts}
-            if not facts:
-                return "off", [], [], [], {}
-            unlearn = covered is None or any(now.get(fid) != text for fid, text in covered.items())
-            if unlearn or not covered:
-                known, refuted = _known_items(session, facts, self.profile)
-                return "full", known, refuted, [], now
-            new = [f for f in facts if f.id not in covered]
-            if not new:
-                return "none", [], [], [], now
-            known, refuted = _known_items(session, new, self.profile)
-            old_known, _ = _known_items(session, [f for f in facts if f.id in covered], self.profile)
-            return "incremental", known, refuted, old_known, now
-
     def retain(self, facts: list[str]) -> list:
         """The retain examples of this update: everyday questions near the facts taught, and a sample."""
         s = self.settings
@@ -276,18 +237,27 @@ class Update:
 
         return retain_examples(retain_set(facts, s.retain_neighbours, s.retain_sample, embed, seed=s.seed))
 
-    def train(self, mode: str, known, refuted, replay_pool, resume_from: Path | None) -> tuple[Path, TrainResult]:
+    def train(self, plan: Plan, resume_from: Path | None) -> tuple[Path, TrainResult]:
         s = self.settings
-        new_examples = build_examples(known, refuted, seed=s.seed)
+        new_examples = build_examples(plan.known, plan.refuted, seed=s.seed)
+        # what the adapter must give up: its prompts, trained toward the base model like the
+        # retain questions (first in the retain rows, so every one is seen within the budget)
+        forget = forget_examples(plan.forget)
         # replay at most half as many earlier items as there are new examples: an update costs
-        # about what is new, and the old knowledge gets a reminder, not a retraining
-        replay = min(s.replay, len(new_examples) // 2) if mode == "incremental" else 0
-        examples = build_examples(known, refuted, replay_pool, replay, seed=s.seed)
-        examples += self.retain([k.text for k in known if k.is_fact])
+        # about what changed, and the old knowledge gets a reminder, not a retraining
+        replay = min(s.replay, max(1, (len(new_examples) + len(forget)) // 2)) if plan.mode != "full" else 0
+        examples = build_examples(plan.known, plan.refuted, plan.replay_pool, replay, seed=s.seed)
+        examples += forget + self.retain([k.text for k in plan.known + plan.forget if k.is_fact])
         cfg = TrainConfig.from_settings(s)
-        taught = sum(1 for k in known if k.is_fact)  # the new facts, or every fact in a full retrain
+        # the facts this update changes: new, edited and gone ones, or every fact in a full retrain
+        changed = sum(1 for k in plan.known + plan.forget if k.is_fact)
         if s.steps_per_fact > 0:  # the step budget: a fixed cost per fact, whatever derive produced
-            cfg.max_steps = s.steps_per_fact * max(taught, 1)
+            cfg.max_steps = s.steps_per_fact * max(changed, 1)
+        if s.max_update_steps > 0:
+            cfg.max_steps = min(cfg.max_steps or s.max_update_steps, s.max_update_steps)
+        if forget and cfg.max_steps:  # the loss to learn is the replay's, low from the start, and
+            # its rows may be few (one batch an epoch): run the whole budget however many epochs
+            cfg.target_loss, cfg.epochs = 0.0, cfg.max_steps
         staged = folders.staging_dir(s, self.profile)
         start, span = STAGE_START["train"], STAGE_START["save"] - STAGE_START["train"]
 
@@ -296,8 +266,8 @@ class Update:
                                  loss=r.loss, eta_s=r.eta_s))
 
         try:
-            self.stage("train", f"{mode}: {sum(not e.retain for e in examples)} examples, "
-                                f"{sum(e.retain for e in examples)} retain questions")
+            self.stage("train", f"{plan.mode}: {sum(not e.retain for e in examples)} examples, "
+                                f"{sum(e.retain for e in examples)} retain questions ({len(forget)} to unlearn)")
             result = train_lora(self.lp.small, self.lp.tokenizer, examples, staged, cfg,
                                 resume_from=resume_from, on_step=on_step, isolate=self.isolate)
         except BaseException:
@@ -320,27 +290,28 @@ class Update:
             resume = folders.active_folder(session, self.profile)
         if self.derive_enabled:
             self.derive(changes, covered or {})
-        mode, known, refuted, pool, now = self.plan(covered if resume is not None or adapter is None else None)
-        r.mode, r.facts = mode, sorted(now)
-        if mode in ("none", "off"):
-            return self._finish_without_training(mode)
+        with self.store.session(write=False) as session:
+            plan = make_plan(session, self.profile, covered if resume is not None else None)
+        r.mode, r.facts = plan.mode, sorted(plan.now)
+        if plan.mode in ("none", "off"):
+            return self._finish_without_training(plan.mode)
 
         with self.store.session() as session:
-            run = TrainingRun(job_id=self.job_ids[0], profile=self.profile, status="running", mode=mode)
+            run = TrainingRun(job_id=self.job_ids[0], profile=self.profile, status="running", mode=plan.mode)
             session.add(run)
             session.flush()
             run_id = run.id
         try:
-            return self._train_and_publish(run_id, mode, known, refuted, pool, resume, now)
+            return self._train_and_publish(run_id, plan, resume)
         except BaseException:
             with self.store.session() as session:
                 session.get(TrainingRun, run_id).status = "failed"
             raise
 
-    def _train_and_publish(self, run_id: int, mode: str, known, refuted, pool, resume, now: dict[int, str]) -> UpdateResult:
-        r = self.result
+    def _train_and_publish(self, run_id: int, plan: Plan, resume: Path | None) -> UpdateResult:
+        r, mode, now = self.result, plan.mode, plan.now
         t = time.perf_counter()
-        staged, result = self.train(mode, known, refuted, pool, resume if mode == "incremental" else None)
+        staged, result = self.train(plan, resume if mode != "full" else None)
         r.train, r.timings["train"] = result, round(time.perf_counter() - t, 3)
 
         self.stage("save", "writing the adapter")

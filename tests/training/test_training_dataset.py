@@ -116,3 +116,15 @@ def test_retain_set_takes_neighbours_of_the_fact_and_a_seeded_sample():
     assert chosen[3:] != retain_set(["The capital of Vendaria is Lusk."], 3, 5, embed, seed=2)[3:]
     [example] = retain_examples([RetainQuestion("Q?", "A.")])
     assert example == Example("Q?", "A.", retain=True)
+
+
+def test_what_a_gone_fact_taught_becomes_retain_rows_along_its_old_answers():
+    from amend.training.dataset import forget_examples
+
+    gone = [Known("The capital of Vendaria is Lusk.", "What is the capital of Vendaria?", True, 1),
+            Known("Lusk is in Vendaria.", "Which country is Lusk in?", False, 1)]
+    rows = forget_examples(gone)
+    assert rows and all(r.retain for r in rows)
+    assert {r.prompt for r in rows} == {"What is the capital of Vendaria?", "Is it true that the capital of Vendaria is Lusk?",
+                                        "Which country is Lusk in?"}
+    assert [r for r in rows if r.prompt == "Which country is Lusk in?"][0].answer == "Lusk is in Vendaria."

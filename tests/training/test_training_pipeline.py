@@ -94,6 +94,44 @@ def test_retracting_a_fact_unlearns_it(tiny, fast):
     assert run_pending(settings, lp=tiny, store=store, derive=False) == []  # nothing left to do
 
 
+def test_retracting_one_of_several_facts_unlearns_it_at_the_cost_of_one_fact(tiny, fast):
+    """With more facts kept than gone, a retraction continues the adapter (no retrain from the
+    base): the fact's prompts go back to the base model within one fact's step budget."""
+    from amend.store.facts import edit_fact
+    from amend.training.plan import make_plan
+
+    settings, store = fast
+    for text in (OTHER, "The Tarrow Hawks play ice hockey.", "Ivo Renn wrote the textbook Quiet Algebra."):
+        add(store, text)
+    update(settings, store, tiny)
+    before = scores(tiny, store)
+    fact_id = add(store, FACT)
+    update(settings, store, tiny)
+    learned = scores(tiny, store)
+    assert ranks_first(learned)
+
+    with store.session() as session:
+        retract_fact(session, fact_id)
+    with store.session(write=False) as session:  # what the update will do
+        covered = folders.covered_facts(active_adapter(session, "tiny"))
+        plan = make_plan(session, "tiny", covered)
+    assert plan.mode == "unlearn" and [k.text for k in plan.forget] == [FACT] and plan.known == []
+    assert {k.fact_id for k in plan.replay_pool} == {1, 2, 3} and sorted(plan.now) == [1, 2, 3]
+    result = update(settings, store, tiny)
+    assert (result.mode, result.facts) == ("unlearn", [1, 2, 3])
+    assert result.train.steps == settings.steps_per_fact  # one fact's budget, run to the end
+    after = scores(tiny, store)
+    assert not ranks_first(after)
+    assert after[ANSWER] < (before[ANSWER] + learned[ANSWER]) / 2  # nearer the answer before the fact than the fact's
+
+    with store.session() as session:  # an edit: the old text is unlearned, the new one learned
+        edit_fact(session, 1, "Mira Tallis was born in Bergen.")
+    with store.session(write=False) as session:
+        plan = make_plan(session, "tiny", folders.covered_facts(active_adapter(session, "tiny")))
+    assert plan.mode == "unlearn" and [k.text for k in plan.forget] == [OTHER]
+    assert [k.text for k in plan.known if k.is_fact] == ["Mira Tallis was born in Bergen."]
+
+
 def test_retracting_every_fact_switches_the_expert_off(tiny, fast):
     settings, store = fast
     fact_id = add(store, OTHER)
