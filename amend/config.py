@@ -70,6 +70,7 @@ class Settings:
     related_k: int = 3  # similar active facts combined with a new fact (correlative implications)
     dct_scoring: str = "conditioned"  # "conditioned": scored given the parent facts, soft edges; "prior": alone, hard edges
     dct_graph: str = "global"  # "global": one consistency graph over every active fact; "fact": one per derived fact
+    derive_batch: int = 4  # facts derived together, in shared generation batches (an import of many)
     dct_compose: bool = True  # also compose multi-hop statements from what the model knows about a fact's entities
     # --- training the expert (LoRA) ---
     lora_r: int = 8  # LoRA rank

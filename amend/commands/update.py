@@ -37,6 +37,9 @@ def update_progress(enabled: bool = True) -> Iterator[Callable]:
             elif p.step is not None and (now - last["t"] > 5 or p.step == p.total):
                 click.echo(f"  step {p.step}/{p.total}  loss {p.loss:.3f}  ETA {p.eta_s:.0f} s", err=True)
                 last["t"] = now
+            elif p.step is None and p.eta_s is not None and p.message != last.get("message") and now - last["t"] > 5:
+                click.echo(f"  {p.message}  ETA {p.eta_s:.0f} s", err=True)  # deriving an import's facts
+                last["t"], last["message"] = now, p.message
 
         yield plain
         return
@@ -53,7 +56,7 @@ def update_progress(enabled: bool = True) -> Iterator[Callable]:
             if p.step is not None:
                 detail = f"step {p.step}/{p.total}  loss {p.loss:.3f}  ETA {p.eta_s:.0f} s"
             else:
-                detail = p.message
+                detail = p.message + (f"  ETA {p.eta_s:.0f} s" if p.eta_s is not None else "")
             bar.update(task, description=p.stage, completed=100 * p.progress, detail=detail)
 
         yield rich_report

@@ -175,10 +175,11 @@ class Update:
             todo = [f for f in active if (changes.get(f.id) in DERIVE_CHANGES or f.id not in covered)
                     and self.needs_derivation(session, f)]
         t_derive = t_score = 0.0
-        for i, fact in enumerate(todo):
-            timings = self._derive_one(fact, i, len(todo), dct)
-            t_score += float(timings.get("score", 0.0))
-            t_derive += sum(float(v) for k, v in timings.items() if k != "score")
+        started, size = time.perf_counter(), max(1, self.settings.derive_batch)
+        for i in range(0, len(todo), size):
+            for timings in self._derive_batch(todo[i:i + size], i, len(todo), started, dct):
+                t_score += float(timings.get("score", 0.0))
+                t_derive += sum(float(v) for k, v in timings.items() if k != "score")
         t = time.perf_counter()
         with self.store.session() as session:
             settled = settle_store(session, self.profile, self.settings.dct_graph)
@@ -188,44 +189,54 @@ class Update:
             self.result.timings["derive"] = round(t_derive, 3)
             self.result.timings["score"] = round(t_score, 3)
 
-    def _derive_one(self, fact: Fact, i: int, n: int, dct) -> dict[str, float]:
-        """Derive one fact with its related facts and save the statements (replacing its earlier
-        ones of this profile), grouped by their parents; the derivation's timings."""
+    def _derive_batch(self, facts: list[Fact], first: int, n: int, started: float, dct) -> list[dict[str, float]]:
+        """Derive these facts (numbers first+1.. of n) in shared batches, each with its related
+        facts, and save each one's statements (replacing its earlier ones of this profile),
+        grouped by their parents; the derivations' timings."""
         from amend.models.embed import embed
-        from amend.training.dct.derive import derive
-        from amend.training.dct.prompts import version_for
+        from amend.training.dct.derive import derive_many
 
         start, span = STAGE_START["derive"], STAGE_START["train"] - STAGE_START["derive"]
-        where = f"fact {fact.id} ({i + 1}/{n})"
+        where = f"facts {first + 1}-{first + len(facts)} of {n}" if len(facts) > 1 else f"fact {facts[0].id} ({first + 1}/{n})"
 
         def on_derive(stage: str, done: float, total: float | None) -> None:
-            # within one fact: generation takes about 3/4 of the time, scoring the rest
+            # within a batch: generation takes about 3/4 of the time, scoring the rest
             part = 0.75 * done / (total or 1) if stage == "derive" else 0.75 + 0.25 * done / (total or 1)
-            self.report(Progress(stage, start + span * (i + part) / n, where))
+            finished = first + len(facts) * part  # facts' worth of work done in this update
+            elapsed = time.perf_counter() - started
+            eta = elapsed / finished * (n - finished) if finished > 0 else None
+            self.report(Progress(stage, start + span * finished / n, where, eta_s=eta))
 
         with self.store.session() as session:
-            related = [f for f, _ in related_facts(session, fact.text, self.settings.related_k, embed, exclude_ids=[fact.id])]
-        derivation = derive(self.lp, fact.text, [f.text for f in related], dct, on_progress=on_derive)
+            related = [[f for f, _ in related_facts(session, fact.text, self.settings.related_k, embed, exclude_ids=[fact.id])]
+                       for fact in facts]
+        derivations = derive_many(self.lp, [(f.text, [r.text for r in rel]) for f, rel in zip(facts, related)], dct,
+                                  on_progress=on_derive)
         with self.store.session() as session:
-            fact = get_fact(session, fact.id)
-            by_text = {f.text: session.get(Fact, f.id) for f in related}
-            for old in statements_for(session, fact.id):  # what the earlier text implied is stale
-                if old.profile == self.profile:
-                    session.delete(old)
-            session.flush()
-            groups: dict[tuple[int, ...], list[dict]] = {}
-            for st in derivation.statements:
-                parents = [fact] + [by_text[t] for t in st.parents if t in by_text and t != fact.text]
-                groups.setdefault(tuple(sorted({p.id for p in parents})), []).append({
-                    "text": st.text, "kind": st.kind, "question": st.question, "p_true": st.p_true,
-                    "truth": st.truth, "accepted": st.accepted, "reason": st.reason,
-                    "prompt_version": version_for(st.scoring),
-                })
-            for key, sts in groups.items():
-                save_derivation(session, [session.get(Fact, k) for k in key], sts, self.profile,
-                                derivation.generator, derivation.prompt_version)
-                self.result.derived += len(sts)
-        return derivation.timings
+            for fact, rel, derivation in zip(facts, related, derivations):
+                self._save(session, get_fact(session, fact.id), rel, derivation)
+        return [d.timings for d in derivations]
+
+    def _save(self, session, fact: Fact, related: list[Fact], derivation) -> None:
+        from amend.training.dct.prompts import version_for
+
+        by_text = {f.text: session.get(Fact, f.id) for f in related}
+        for old in statements_for(session, fact.id):  # what the earlier text implied is stale
+            if old.profile == self.profile:
+                session.delete(old)
+        session.flush()
+        groups: dict[tuple[int, ...], list[dict]] = {}
+        for st in derivation.statements:
+            parents = [fact] + [by_text[t] for t in st.parents if t in by_text and t != fact.text]
+            groups.setdefault(tuple(sorted({p.id for p in parents})), []).append({
+                "text": st.text, "kind": st.kind, "question": st.question, "p_true": st.p_true,
+                "truth": st.truth, "accepted": st.accepted, "reason": st.reason,
+                "prompt_version": version_for(st.scoring),
+            })
+        for key, sts in groups.items():
+            save_derivation(session, [session.get(Fact, k) for k in key], sts, self.profile,
+                            derivation.generator, derivation.prompt_version)
+            self.result.derived += len(sts)
 
     def retain(self, facts: list[str]) -> list:
         """The retain examples of this update: everyday questions near the facts taught, and a sample."""

@@ -232,3 +232,23 @@ def test_update_derives_supersedes_and_retrains_from_the_base(tiny, fast, monkey
     with store.session(write=False) as session:
         assert get_fact(session, old).status == "superseded" and get_fact(session, old).superseded_by == new
         assert f"superseded fact {old} by fact {new}" in get_job(session, second.job_ids[0]).message
+
+
+def test_an_import_derives_its_facts_in_shared_batches_with_one_eta(tiny, fast, monkeypatch):
+    from amend.store.derived import statements_for
+
+    settings, store = fast
+    settings.derive_batch = 2
+    facts = [add(store, t) for t in (FACT, "The Harrow Bridge is in Cairo.", "Ivo Renn wrote the textbook Quiet Algebra.")]
+    reports = []
+    [result] = run_pending(settings, lp=tiny, store=store, on_progress=reports.append)
+    derive_reports = [p for p in reports if p.stage in ("derive", "score")]
+    assert {p.message for p in derive_reports} == {"facts 1-2 of 3", "fact 3 (3/3)"}
+    # an ETA from the first piece of work done on (before it, nothing to go by)
+    assert all(p.eta_s is not None and p.eta_s >= 0 for p in derive_reports if p.progress > derive_reports[0].progress)
+    assert any(p.eta_s for p in derive_reports)
+    progress = [p.progress for p in derive_reports]
+    assert progress == sorted(progress)  # one bar over the whole import
+    with store.session(write=False) as session:
+        assert all(statements_for(session, f) for f in facts)
+    assert result.derived > 0 and result.mode == "full"

@@ -1,6 +1,7 @@
-"""Deductive closure for one fact: generate, question, score, decide.
+"""Deductive closure for one fact, or for many at once: generate, question, score, decide.
 
     derive(lp, "The capital of Vendaria is Lusk.", ["The mayor of Lusk is Orin Pell."])
+    derive_many(lp, [(fact, related), ...])   # an import: steps 1 and 2 shared by all the facts
 
 1. one generation batch (the profile's generator model): implications of the fact, correlative
    implications of the fact with each related fact, compositions (what the model knows about
@@ -126,61 +127,110 @@ def _stop() -> list[str] | None:
 def derive(lp, fact: str, related: list[str] | None = None, settings: DeriveSettings | None = None,
            on_progress: Callable[[str, float, float | None], None] | None = None) -> Derivation:
     """Derive, score and decide the statements that follow from `fact` (with `related` facts)."""
+    return derive_many(lp, [(fact, related or [])], settings, on_progress)[0]
+
+
+def derive_many(lp, items: list[tuple[str, list[str]]], settings: DeriveSettings | None = None,
+                on_progress: Callable[[str, float, float | None], None] | None = None) -> list[Derivation]:
+    """`derive` for several facts (each with its related facts) at once: their generation prompts
+    go in one batch, their question forms in another, so a bulk import shares the batches (and
+    every prompt's few-shot cache); scores and verdicts stay per fact. A derivation's timings
+    are its share of the shared batches plus its own scoring."""
     s = settings or DeriveSettings()
     if s.scoring not in SCORINGS:
         raise ValueError(f"scoring must be one of {', '.join(SCORINGS)}, got {s.scoring!r}")
     report = on_progress or (lambda stage, done, total: None)
-    fact = fact.strip()
-    if not fact:
-        raise ValueError("derive: the fact is empty")
-    trusted = [fact]  # the fact, then the related facts without repeats
-    for r in related or []:
-        if claim(r) not in {claim(t) for t in trusted}:
-            trusted.append(r.strip())
-    related = trusted[1:]
+    jobs = []
+    for fact, related in items:
+        fact = fact.strip()
+        if not fact:
+            raise ValueError("derive: the fact is empty")
+        trusted = [fact]  # the fact, then the related facts without repeats
+        for r in related or []:
+            if claim(r) not in {claim(t) for t in trusted}:
+                trusted.append(r.strip())
+        jobs.append(trusted)
     gen_model, gen_key = _model(lp, lp.profile.generator)
     score_model, score_key = _model(lp, lp.profile.scorer)
     tok = lp.tokenizer
     started = time.perf_counter()
 
-    # 1. one batch: implications, a correlative list per related fact, compositions, contradictions
-    # (no compositions from a scorer known to fail the checks of "does it follow?": see step 3)
+    # 1. one batch: per fact its implications, a correlative list per related fact, compositions,
+    # contradictions (no compositions from a scorer known to fail the checks of "does it follow?":
+    # see step 3)
     report("derive", 0, 2)
     compose = s.compose and s.scoring == "conditioned" and _PASSED.get(score_model, {}).get("entail") is not False
-    batch = [prompts.implications_prompt(tok, fact),
-             *(prompts.correlative_prompt(tok, fact, r) for r in related),
-             prompts.contradictions_prompt(tok, fact)]
-    if compose:
-        batch.append(prompts.compose_prompt(tok, fact))
-    outputs = generate(gen_model, tok, batch, s.list_tokens, stop=_stop())
-    found = [_Candidate(t, "implication", [fact]) for t in parse_statements(outputs[0], fact, related, s.max_implications)]
-    for i, r in enumerate(related, 1):
-        found += [_Candidate(t, "correlative", [fact, r])
-                  for t in parse_statements(outputs[i], fact, trusted, s.max_correlatives)]
-    if compose:
-        found += [_Candidate(t, "correlative", [fact], known)
-                  for known, t in parse_compositions(outputs[-1], fact, trusted, s.max_compositions,
-                                                      prompts.COMPOSE_SEPARATOR)]
+    batch, kinds, owners = [], [], []  # prompt, its *_prompt function, (job, what it asks for)
+    for j, (fact, *related) in enumerate(jobs):
+        asks = [(prompts.implications_prompt, (fact,), "implication")]
+        asks += [(prompts.correlative_prompt, (fact, r), r) for r in related]
+        asks.append((prompts.contradictions_prompt, (fact,), "contradiction"))
+        if compose:
+            asks.append((prompts.compose_prompt, (fact,), "compose"))
+        for make, args, what in asks:
+            batch.append(make(tok, *args))
+            kinds.append(make)
+            owners.append((j, what))
+    # each prompt's few-shot start is encoded once per process and its cache reused (generate.py)
+    outputs = generate(gen_model, tok, batch, s.list_tokens, stop=_stop(),
+                       prefix=[prompts.fixed_prefix(tok, k) for k in kinds])
+    found: list[list[_Candidate]] = [[] for _ in jobs]
     extra = 2  # room for contradictions that turn out to be rephrasings (dropped in _merge)
-    contradictions = outputs[len(related) + 1]
-    found += [_Candidate(t, "contradiction", [fact])
-              for t in parse_statements(contradictions, fact, trusted, s.max_contradictions + extra)]
-    found = _merge(found, fact, s.max_contradictions)
+    for (j, what), out in zip(owners, outputs):
+        fact, trusted = jobs[j][0], jobs[j]
+        if what == "implication":
+            found[j] += [_Candidate(t, "implication", [fact]) for t in parse_statements(out, fact, trusted[1:], s.max_implications)]
+        elif what == "contradiction":
+            found[j] += [_Candidate(t, "contradiction", [fact])
+                         for t in parse_statements(out, fact, trusted, s.max_contradictions + extra)]
+        elif what == "compose":
+            found[j] += [_Candidate(t, "correlative", [fact], known)
+                         for known, t in parse_compositions(out, fact, trusted, s.max_compositions,
+                                                             prompts.COMPOSE_SEPARATOR)]
+        else:  # a related fact's correlatives
+            found[j] += [_Candidate(t, "correlative", [fact, what])
+                         for t in parse_statements(out, fact, trusted, s.max_correlatives)]
+    found = [_merge(_in_order(f), jobs[j][0], s.max_contradictions) for j, f in enumerate(found)]
 
-    # 2. question forms, one batch: the fact itself and what training learns as an answer
+    # 2. question forms, one batch: each fact itself and what training learns as an answer
     report("derive", 1, 2)
-    asked = [fact] + [c.text for c in found if c.kind != "contradiction"]
+    asked = [[job[0]] + [c.text for c in f if c.kind != "contradiction"] for job, f in zip(jobs, found)]
+    forms: dict[str, str] = {}
     if s.questions:
-        answers = generate(gen_model, tok, [prompts.question_prompt(tok, t) for t in asked], s.question_tokens,
+        texts = list(dict.fromkeys(t for a in asked for t in a))
+        answers = generate(gen_model, tok, [prompts.question_prompt(tok, t) for t in texts], s.question_tokens,
                            stop=["\n"], prefix=prompts.question_prefix(tok))
-        forms = {t: parse_question(a) or fallback_question(t) for a, t in zip(answers, asked)}
-    else:
-        forms = {}
+        forms = {t: parse_question(a) or fallback_question(t) for a, t in zip(answers, texts)}
     report("derive", 2, 2)
-    generated = time.perf_counter()
+    generation = (time.perf_counter() - started) / len(jobs)  # each fact's share
 
-    # 3. scores
-    report("score", 0, 1)
+    # 3-4. per fact: scores and verdicts
+    out = []
+    for j, (trusted, cands) in enumerate(zip(jobs, found)):
+        report("score", j, len(jobs))
+        t = time.perf_counter()
+        statements = _decide(score_model, tok, trusted, cands, forms, s)
+        scoring = time.perf_counter() - t
+        out.append(Derivation(trusted[0], trusted[1:], statements, generation + scoring,
+                              {"derive": generation, "score": scoring}, gen_key, score_key,
+                              prompts.PROMPT_VERSION, s.scoring))
+    report("score", len(jobs), len(jobs))
+    return out
+
+
+_ORDER = {"implication": 0, "correlative": 1, "contradiction": 2}
+
+
+def _in_order(found: list[_Candidate]) -> list[_Candidate]:
+    """Implications, then correlatives (related facts' before compositions), then contradictions:
+    the order one fact's batch always had (merging keeps the first of repeats)."""
+    return sorted(found, key=lambda c: (_ORDER[c.kind], c.known is not None))
+
+
+def _decide(score_model, tok, trusted: list[str], found: list[_Candidate], forms: dict[str, str],
+            s: DeriveSettings) -> list[Statement]:
+    """Score one fact's candidates (step 3) and settle its graph (step 4)."""
+    fact = trusted[0]
     p, how = _scores(score_model, tok, found, s)
 
     # a composition rests on the model's own knowledge: without scores given the parents (and the
@@ -188,7 +238,6 @@ def derive(lp, fact: str, related: list[str] | None = None, settings: DeriveSett
     keep = [i for i, c in enumerate(found) if not (c.known and how[i] != "conditioned")]
     found, p, how = [found[i] for i in keep], [p[i] for i in keep], [how[i] for i in keep]
 
-    # 4. verdicts over this fact's graph
     names = {t: ("the fact" if i == 0 else f"related fact {i}") for i, t in enumerate(trusted)}
     items = [Derived(i, c.text, c.kind, p[i], tuple(c.parents), how[i]) for i, c in enumerate(found)]
     items.append(Derived("fact", fact, "implication", 1.0, (fact,)))
@@ -201,11 +250,7 @@ def derive(lp, fact: str, related: list[str] | None = None, settings: DeriveSett
         statements.append(Statement(c.text, c.kind, forms.get(c.text) or fallback_question(c.text), p[i],
                                     v.truth, v.accepted, list(c.parents), with_known(v.reason, c.known), c.known,
                                     how[i]))
-    report("score", 1, 1)
-    done = time.perf_counter()
-    return Derivation(fact, related, statements, done - started,
-                      {"derive": generated - started, "score": done - generated},
-                      gen_key, score_key, prompts.PROMPT_VERSION, s.scoring)
+    return statements
 
 
 def _scores(model, tok, found: list[_Candidate], s: DeriveSettings) -> tuple[list[float], list[str]]:

@@ -8,6 +8,14 @@ their instruction and examples), that prefix runs once and its key/value cache i
 `generate` for every row: [shared prefix][pads][own tokens], the pads masked, so each row sees
 exactly its own prompt. The tokenizer is shared with the assistant and training, so it is never
 modified here.
+
+Rows of different prompts (implications, contradictions, compositions of several facts in one
+batch) each start with their own fixed few-shot prefix: `generate(prefix=[one per row])` runs
+each distinct prefix once per process (kept, LRU) and stacks their caches, left-padded to the
+longest: [pads][own prefix][pads][own tokens], the pads masked. Positions come from the mask
+(transformers' generate counts only unmasked tokens), so every row's tokens sit exactly where
+they would in its own unpadded prompt, and the few-shot examples of an import of a thousand
+facts are encoded once, not a thousand times.
 """
 
 from __future__ import annotations
@@ -79,29 +87,91 @@ def padded(tokenizer, rows: list[list[int]], shared: int = 0):
     return ids, mask
 
 
+def row_prefixes(tokenizer, rows: list[list[int]], prefixes: list[str | None]) -> list[list[int]] | None:
+    """The token ids of each row's fixed prefix, or None unless every row starts with its own
+    (and has a token after it)."""
+    known: dict[str, list[list[int]]] = {}
+    out = []
+    for row, text in zip(rows, prefixes):
+        if not text:
+            return None
+        if text not in known:  # whitespace at a prefix's end may go with the next token: try without
+            known[text] = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in dict.fromkeys([text, text.rstrip()])]
+        fixed = next((f for f in known[text] if f and len(row) > len(f) and row[:len(f)] == f), None)
+        if fixed is None:
+            return None
+        out.append(fixed)
+    return out
+
+
+def stacked(tokenizer, rows: list[list[int]], fixed: list[list[int]]):
+    """(input_ids, attention_mask, prefix width) for rows that each start with their own fixed
+    prefix: [pads][prefix][pads][rest], the prefixes ending together at column `width`."""
+    import torch
+
+    width = max(len(f) for f in fixed)
+    rest = max(len(r) - len(f) for r, f in zip(rows, fixed))
+    ids = torch.full((len(rows), width + rest), pad_id(tokenizer), dtype=torch.long)
+    mask = torch.zeros((len(rows), width + rest), dtype=torch.long)
+    for i, (r, f) in enumerate(zip(rows, fixed)):
+        own = r[len(f):]
+        ids[i, width - len(f):width] = torch.tensor(f, dtype=torch.long)
+        ids[i, width + rest - len(own):] = torch.tensor(own, dtype=torch.long)
+        mask[i, width - len(f):width] = 1
+        mask[i, width + rest - len(own):] = 1
+    return ids, mask, width
+
+
+def stack_caches(caches: list, width: int):
+    """One batch cache from one-row caches of different lengths, each left-padded to `width`
+    (the padding is masked out by the caller's attention mask)."""
+    import torch
+
+    out = copy.deepcopy(caches[0])
+    for n, layer in enumerate(out.layers):
+        pad = [(0, 0, width - c.layers[n].keys.shape[-2], 0) for c in caches]
+        layer.keys = torch.cat([torch.nn.functional.pad(c.layers[n].keys, p) for c, p in zip(caches, pad)])
+        layer.values = torch.cat([torch.nn.functional.pad(c.layers[n].values, p) for c, p in zip(caches, pad)])
+    return out
+
+
 def generate(
     model,
     tokenizer,
     prompts: list[str],
     max_new_tokens: int,
     stop: list[str] | None = None,
-    prefix: str | None = None,
+    prefix: str | list[str | None] | None = None,
 ) -> list[str]:
     """Greedy continuations of `prompts` in one batch, decoded without special tokens. `prefix`:
-    the fixed start of every prompt (its cache is kept for the next call; see prefix_cache)."""
+    the fixed start of every prompt, or a list of each prompt's own (their caches are kept for
+    the next call; see prefix_cache)."""
     import torch
 
     if not prompts:
         return []
     device = next(model.parameters()).device
-    rows, shared, keep = split_rows(tokenizer, prompts, prefix)
-    ids, mask = (t.to(device) for t in padded(tokenizer, rows, shared))
     extra = {"stop_strings": stop, "tokenizer": tokenizer} if stop else {}
+    fixed = None
+    if isinstance(prefix, list):
+        rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in prompts]
+        fixed = row_prefixes(tokenizer, rows, prefix)
+        if fixed is None:  # not every row starts with its prefix: no cache but a common start
+            rows, shared, keep = split_rows(tokenizer, prompts, None)
+    else:
+        rows, shared, keep = split_rows(tokenizer, prompts, prefix)
     with torch.inference_mode():
-        if shared:
-            cache = prefix_cache(model, rows[0][:shared], keep)
-            cache.batch_repeat_interleave(len(rows))
-            extra["cache"] = cache  # transformers 5: `cache`, not past_key_values
+        if fixed is not None:
+            ids, mask, width = stacked(tokenizer, rows, fixed)
+            caches = {tuple(f): prefix_cache(model, f) for f in fixed}
+            extra["cache"] = stack_caches([caches[tuple(f)] for f in fixed], width)
+        else:
+            ids, mask = padded(tokenizer, rows, shared)
+            if shared:
+                cache = prefix_cache(model, rows[0][:shared], keep)
+                cache.batch_repeat_interleave(len(rows))
+                extra["cache"] = cache  # transformers 5: `cache`, not past_key_values
+        ids, mask = ids.to(device), mask.to(device)
         out = model.generate(
             input_ids=ids,
             attention_mask=mask,

@@ -24,6 +24,9 @@ and ends exactly at "Label:" so the next token is the label.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+
 PROMPT_VERSION = "dct-2"  # stored with every derived statement; bump when any prompt changes
 ALONE = "/alone"  # appended to the stored version of a statement scored alone (not given its parents)
 
@@ -228,11 +231,18 @@ def contradictions_prompt(tokenizer, fact: str, style: str | None = None) -> str
     return _render(tokenizer, CONTRADICTIONS_SYSTEM, examples, f"Fact: {fact}", style)
 
 
-def question_prefix(tokenizer, style: str | None = None) -> str:
-    """The fixed start of every question_prompt: everything up to the line the statement is on."""
+def fixed_prefix(tokenizer, prompt: Callable[..., str], style: str | None = None) -> str:
+    """The fixed start of every prompt that `prompt` (one of the *_prompt functions) makes:
+    everything up to the line its first argument is on (the instruction and the examples)."""
     marker = "\x00"
-    head = question_prompt(tokenizer, marker, style).split(marker)[0]
+    arguments = len(inspect.signature(prompt).parameters) - 2  # besides the tokenizer and the style
+    head = prompt(tokenizer, *[marker] * arguments, style=style).split(marker)[0]
     return head[:head.rfind("\n") + 1]
+
+
+def question_prefix(tokenizer, style: str | None = None) -> str:
+    """The fixed start of every question_prompt."""
+    return fixed_prefix(tokenizer, question_prompt, style)
 
 
 def compose_prompt(tokenizer, fact: str, style: str | None = None) -> str:

@@ -86,3 +86,19 @@ def test_derivation_records_its_provenance(derivation):
     js = d.to_json()
     assert set(js) == {"fact", "statements", "seconds"}
     assert all(set(s) == {"text", "kind", "p_true", "truth", "accepted", "parents", "reason"} for s in js["statements"])
+
+
+@pytest.mark.slow
+def test_many_facts_share_the_batches_and_derive_what_each_derives_alone(tiny):
+    from amend.training.dct.derive import derive_many
+
+    s = DeriveSettings(list_tokens=48, question_tokens=16)
+    items = [(FACT, [RELATED]), ("The Harrow Bridge is in Cairo.", []), (RELATED, [FACT])]
+    together = derive_many(tiny, items, s)
+    alone = [derive(tiny, fact, related, s) for fact, related in items]
+    assert [d.fact for d in together] == [FACT, "The Harrow Bridge is in Cairo.", RELATED]
+    for a, b in zip(together, alone):
+        assert [(x.text, x.kind, x.question, x.accepted) for x in a.statements] == \
+            [(x.text, x.kind, x.question, x.accepted) for x in b.statements]
+        assert [x.p_true for x in a.statements] == pytest.approx([x.p_true for x in b.statements], abs=1e-4)
+        assert a.timings["derive"] > 0 and a.timings["score"] >= 0

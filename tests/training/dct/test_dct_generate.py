@@ -27,3 +27,24 @@ def test_cached_prefix_generation_matches_whole_prompts(tiny, monkeypatch):
     monkeypatch.setattr(gen, "MIN_SHARED", 10**9)  # no cache: each row its whole prompt, left-padded
     assert cached == gen.generate(tiny.large, tok, texts, 16, stop=["\n"])
     assert all(q.strip() for q in cached)
+
+
+@pytest.mark.slow
+def test_rows_with_their_own_cached_prefixes_match_whole_prompts(tiny, monkeypatch):
+    """A batch of different prompt kinds, each row's few-shot prefix cached and the caches
+    stacked (left-padded to the longest), generates what each prompt gives alone."""
+    tok = tiny.tokenizer
+    fact, related = "The capital of Vendaria is Lusk.", "The mayor of Lusk is Orin Pell."
+    kinds = [(prompts.implications_prompt, (fact,)), (prompts.correlative_prompt, (fact, related)),
+             (prompts.contradictions_prompt, (fact,)), (prompts.question_prompt, (fact,))]
+    texts = [k(tok, *args) for k, args in kinds]
+    prefixes = [prompts.fixed_prefix(tok, k) for k, _ in kinds]
+    fixed = gen.row_prefixes(tok, [tok(t, add_special_tokens=False)["input_ids"] for t in texts], prefixes)
+    assert fixed is not None and len({len(f) for f in fixed}) == 4  # four different prefixes, all used
+    batched = gen.generate(tiny.large, tok, texts, 24, prefix=prefixes)
+    monkeypatch.setattr(gen, "MIN_SHARED", 10**9)
+    alone = [gen.generate(tiny.large, tok, [t], 24)[0] for t in texts]
+    assert batched == alone
+    assert all(a.strip() for a in alone)
+    # a prefix that a row does not start with: no per-row cache, the same answers
+    assert gen.generate(tiny.large, tok, texts, 24, prefix=prefixes[:3] + ["Nothing like it\n"]) == alone
