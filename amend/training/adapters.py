@@ -2,7 +2,8 @@
 
 Layout: `$AMEND_HOME/adapters/<profile>/v<N>/` holds the peft files (adapter_config.json,
 adapter_model.safetensors) and `manifest.json`: the SHA-256 of every other file, the facts the
-adapter covers ({id: text}, so a later edit of one is noticed), the training metrics, the
+adapter covers ({id: text}, so a later edit of one is noticed), the derived statements it was
+taught per fact (so a later re-settle that rejects one is noticed), the training metrics, the
 profile and the base model's key. The Adapter row's sha256 is that of manifest.json, so one
 digest vouches for the whole folder.
 
@@ -59,13 +60,16 @@ def sha256_file(path: Path) -> str:
 
 
 def write_manifest(folder: Path, profile: str, base_model: str, facts: dict[int, str], metrics: dict,
-                   version: int | None = None) -> str:
-    """Write manifest.json into `folder` (after the adapter files); returns its SHA-256."""
+                   version: int | None = None, statements: dict[int, list[list[str]]] | None = None) -> str:
+    """Write manifest.json into `folder` (after the adapter files); returns its SHA-256.
+    `statements`: the derived statements it was taught, per fact, as [text, question] pairs."""
     files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
     manifest = {
         "version": version, "profile": profile, "base_model": base_model, "files": files,
         "facts": {str(k): v for k, v in sorted(facts.items())}, "metrics": metrics,
     }
+    if statements is not None:
+        manifest["statements"] = {str(k): v for k, v in sorted(statements.items())}
     path = folder / MANIFEST
     path.write_text(json.dumps(manifest, indent=2, sort_keys=True))
     with path.open("rb") as f:
@@ -97,6 +101,15 @@ def covered_facts(adapter: Adapter | None) -> dict[int, str] | None:
     if manifest is None:
         return None
     return {int(k): v for k, v in manifest.get("facts", {}).items()}
+
+
+def taught_statements(adapter: Adapter | None) -> dict[int, list[tuple[str, str | None]]] | None:
+    """{fact id: [(statement, question)]} the adapter was taught beside its facts; None if its
+    manifest does not say (one written before amend recorded them)."""
+    manifest = read_manifest(adapter.path) if adapter is not None else None
+    if manifest is None or "statements" not in manifest:
+        return None
+    return {int(k): [(t, q) for t, q in v] for k, v in manifest["statements"].items()}
 
 
 def _alive(pid: int) -> bool:
@@ -144,7 +157,8 @@ class Published:
 
 
 def publish(store, settings: Settings, profile: str, staged: Path, base_model: str, facts: dict[int, str],
-            metrics: dict, training_run_id: int | None = None, in_transaction=None) -> Published:
+            metrics: dict, training_run_id: int | None = None, in_transaction=None,
+            statements: dict[int, list[list[str]]] | None = None) -> Published:
     """Give `staged` its manifest, rename it to v<N> and register+activate it in one transaction.
 
     `in_transaction(session, path)` runs after the rename, inside the same transaction (the
@@ -155,7 +169,7 @@ def publish(store, settings: Settings, profile: str, staged: Path, base_model: s
         final = profile_dir(settings, profile) / f"v{version}"
         if final.exists():  # left by a process that died before its commit (no row names it)
             shutil.rmtree(final)
-        sha = write_manifest(staged, profile, base_model, facts, metrics, version)
+        sha = write_manifest(staged, profile, base_model, facts, metrics, version, statements)
         os.rename(staged, final)
         register_adapter(session, profile, version, str(final), sha, sorted(facts), metrics,
                          training_run_id=training_run_id, activate=True)

@@ -298,11 +298,12 @@ class Update:
         with self.store.session(write=False) as session:
             adapter = active_adapter(session, self.profile)
             covered = folders.covered_facts(adapter)
+            taught = folders.taught_statements(adapter)
             resume = folders.active_folder(session, self.profile)
         if self.derive_enabled:
             self.derive(changes, covered or {})
         with self.store.session(write=False) as session:
-            plan = make_plan(session, self.profile, covered if resume is not None else None)
+            plan = make_plan(session, self.profile, covered if resume is not None else None, taught)
         r.mode, r.facts = plan.mode, sorted(plan.now)
         if plan.mode in ("none", "off"):
             return self._finish_without_training(plan.mode)
@@ -343,7 +344,8 @@ class Update:
                 self.before_commit(path)
 
         published = folders.publish(self.store, self.settings, self.profile, staged, self.lp.profile.small.key, now,
-                                    metrics, training_run_id=run_id, in_transaction=in_transaction)
+                                    metrics, training_run_id=run_id, in_transaction=in_transaction,
+                                    statements=plan.statements)
         r.version, r.path = published.version, str(published.path)
         r.timings["save"] = round(time.perf_counter() - t, 3)
         return r

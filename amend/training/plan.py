@@ -16,6 +16,11 @@ that with the active facts now gives the plan:
   more, and leaves nothing of the gone facts behind.
 - **none**: nothing changed; **off**: no active facts (the adapters are switched off).
 
+Derived statements follow the graph: the adapter's manifest records the statements it was
+taught per fact. When a later change settles the graph again (a new fact whose statements
+contradict an old fact's), a statement of a kept fact that is no longer accepted is unlearned
+the same way, and one newly accepted is learned, in the same bounded update.
+
 A retraction leaves the answers' scope at once, before any training (store.taught: only facts
 still active with the text they were taught with open the scope gate or enter the context).
 """
@@ -38,18 +43,20 @@ class Plan:
     replay_pool: list[Known] = field(default_factory=list)  # what the adapter knew and still should
     forget: list[Known] = field(default_factory=list)  # what the adapter knew and should not any more
     now: dict[int, str] = field(default_factory=dict)  # the facts the new adapter covers: id -> text
+    statements: dict[int, list[list[str]]] = field(default_factory=dict)  # what it is taught beside them: id -> [[text, question]]
 
 
-def known_items(session, facts: list[Fact], profile: str) -> tuple[list[Known], list[Refuted]]:
+def known_items(session, facts: list[Fact], profile: str, active_only: bool = True) -> tuple[list[Known], list[Refuted]]:
     """Training items for these facts: each fact, its accepted statements and its refuted ones.
 
     A statement belongs to the first of its parents among `facts`; one that merely restates its
-    fact lends the fact its question form instead of being learned twice.
+    fact lends the fact its question form instead of being learned twice. `active_only` False
+    also reads the statements of facts no longer active (what a retracted fact taught).
     """
     texts = {f.id: f.text for f in facts}
     questions: dict[int, str] = {}
     statements, refuted = [], []
-    for st in accepted_statements(session, fact_ids=list(texts), profile=profile) if facts else []:
+    for st in accepted_statements(session, fact_ids=list(texts), profile=profile, active_only=active_only) if facts else []:
         owner = next(p.id for p in st.parents if p.id in texts)
         if st.kind == "contradiction" or not st.truth:
             refuted.append(Refuted(st.text, texts[owner], owner))
@@ -62,38 +69,65 @@ def known_items(session, facts: list[Fact], profile: str) -> tuple[list[Known], 
     return known + statements, refuted
 
 
-def forgotten_items(session, gone: dict[int, str], profile: str) -> list[Known]:
-    """What the adapter learned for facts that are gone: the fact as it was taught and, where the
-    row still has that text (retracted, superseded), the statements derived from it."""
+def forgotten_items(session, gone: dict[int, str], profile: str,
+                    taught: dict[int, list[tuple[str, str | None]]] | None = None) -> list[Known]:
+    """What the adapter learned for facts that are gone: the fact as it was taught and the
+    statements it was taught with it (from the manifest; or, where that does not say and the row
+    still has that text, as when retracted or superseded, the statements derived from it)."""
     out: list[Known] = []
     for fid, text in sorted(gone.items()):
+        if taught is not None:
+            rows = taught.get(fid, [])
+            question = next((q for t, q in rows if t == text), None)  # the fact's own question form
+            out += [Known(text, question, True, fid)] + [Known(t, q, False, fid) for t, q in rows if t != text]
+            continue
         fact = session.get(Fact, fid)
         if fact is not None and fact.text == text:
-            out += known_items(session, [fact], profile)[0]
+            out += known_items(session, [fact], profile, active_only=False)[0]
         else:  # edited: the old text is all that is left of it
             out.append(Known(text, None, True, fid))
     return out
 
 
-def make_plan(session, profile: str, covered: dict[int, str] | None) -> Plan:
+def _taught_now(items: list[Known]) -> dict[int, list[list[str]]]:
+    """The derived statements among `items`, per fact, as the manifest records them (and each
+    fact's own question form, as [fact text, question])."""
+    out: dict[int, list[list[str]]] = {}
+    for k in items:
+        if k.fact_id is not None and (k.question or not k.is_fact) and [k.text, k.question] not in out.get(k.fact_id, []):
+            out.setdefault(k.fact_id, []).append([k.text, k.question])
+    return out
+
+
+def make_plan(session, profile: str, covered: dict[int, str] | None,
+              taught: dict[int, list[tuple[str, str | None]]] | None = None) -> Plan:
     """The plan for the active facts against what the active adapter covers (None: no adapter
-    to continue from)."""
+    to continue from) and the statements it was taught (None: not recorded)."""
     facts = active_facts(session)
     now = {f.id: f.text for f in facts}
     if not facts:
         return Plan("off")
     if not covered:
-        known, refuted = known_items(session, facts, profile)
-        return Plan("full", known, refuted, now=now)
+        return _full(session, profile, facts, now)
     gone = {fid: text for fid, text in covered.items() if now.get(fid) != text}
     kept = [f for f in facts if f.id in covered and f.id not in gone]
     if gone and len(gone) >= len(kept):  # unlearning would cost as much as a retrain
-        known, refuted = known_items(session, facts, profile)
-        return Plan("full", known, refuted, now=now)
+        return _full(session, profile, facts, now)
     new = [f for f in facts if f.id not in covered or f.id in gone]  # an edited fact is learned anew
-    if not new and not gone:
-        return Plan("none", now=now)
     known, refuted = known_items(session, new, profile)
     replay_pool, _ = known_items(session, kept, profile)
-    forget = forgotten_items(session, gone, profile)
-    return Plan("unlearn" if gone else "incremental", known, refuted, replay_pool, forget, now)
+    forget = forgotten_items(session, gone, profile, taught)
+    if taught is not None:  # statements of kept facts that the graph now decides otherwise
+        was = {(f.id, text): q for f in kept for text, q in taught.get(f.id, []) if text != f.text}
+        accepted = {(k.fact_id, k.text) for k in replay_pool if not k.is_fact}
+        forget += [Known(text, q, False, fid) for (fid, text), q in was.items() if (fid, text) not in accepted]
+        known += [k for k in replay_pool if not k.is_fact and (k.fact_id, k.text) not in was]
+    if not known and not forget:
+        return Plan("none", now=now, statements=_taught_now(replay_pool))
+    return Plan("unlearn" if forget else "incremental", known, refuted, replay_pool, forget, now,
+                _taught_now(known + replay_pool))
+
+
+def _full(session, profile: str, facts: list[Fact], now: dict[int, str]) -> Plan:
+    known, refuted = known_items(session, facts, profile)
+    return Plan("full", known, refuted, now=now, statements=_taught_now(known))

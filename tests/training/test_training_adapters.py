@@ -85,3 +85,16 @@ def test_a_missing_manifest_means_unknown_coverage(settings, store):
     with store.session(write=False) as session:
         assert folders.covered_facts(active_adapter(session, "tiny")) is None
     assert folders.covered_facts(None) == {}
+
+
+def test_the_manifest_records_the_statements_taught(tmp_path):
+    from types import SimpleNamespace
+
+    (tmp_path / "adapter_model.safetensors").write_bytes(b"weights")
+    folders.write_manifest(tmp_path, "tiny", "base", {1: "The capital of Vendaria is Lusk."}, {}, 1,
+                           {1: [["Lusk is a city.", "Is Lusk a city?"]]})
+    adapter = SimpleNamespace(path=str(tmp_path))
+    assert folders.taught_statements(adapter) == {1: [("Lusk is a city.", "Is Lusk a city?")]}
+    assert folders.covered_facts(adapter) == {1: "The capital of Vendaria is Lusk."}
+    folders.write_manifest(tmp_path, "tiny", "base", {1: "The capital of Vendaria is Lusk."}, {}, 1)
+    assert folders.taught_statements(adapter) is None  # an adapter from before statements were recorded
