@@ -19,7 +19,7 @@ from typing import Any
 
 from amend.assistant.detok import StreamDetokenizer
 from amend.assistant.kvcache import CacheSet
-from amend.assistant.proxy import BASE, EXPERT, ProxyModels, ProxyStep
+from amend.assistant.proxy import BASE, EXPERT, ProxyModels, ProxyStep, steer
 from amend.models.tokens import END_TOKENS, end_token_ids  # noqa: F401 (END_TOKENS: re-exported)
 
 Prompt = Any  # a question (str), chat messages [{"role", "content"}], or token ids (list or tensor)
@@ -28,6 +28,7 @@ Prompt = Any  # a question (str), chat messages [{"role", "content"}], or token 
 @dataclass
 class DecodeOptions:
     alpha: float = 1.0  # expert strength: large + alpha*(expert - base); 0 = large model alone
+    steer_below: float = 1.0  # steer only where the large model's top token is below this probability (1: all)
     max_new_tokens: int = 256  # answer length limit in tokens
     temperature: float = 0.0  # 0 = greedy; applied after combining
     top_p: float = 1.0  # nucleus sampling mass after combining; 1 = off
@@ -38,7 +39,7 @@ class DecodeOptions:
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> DecodeOptions:
-        base = cls(alpha=settings.alpha, max_new_tokens=settings.max_new_tokens,
+        base = cls(alpha=settings.alpha, steer_below=settings.steer_below, max_new_tokens=settings.max_new_tokens,
                    temperature=settings.temperature, top_p=settings.top_p, seed=settings.seed)
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -135,7 +136,7 @@ class ProxyDecoder:
 
     def step(self, alpha: float | None = None) -> ProxyStep:
         """A fresh decoding run (KV caches) for callers that pick tokens themselves."""
-        return ProxyStep(self.models, self.options.alpha if alpha is None else alpha)
+        return ProxyStep(self.models, self.options.alpha if alpha is None else alpha, steer_below=self.options.steer_below)
 
     # --- generation ---
     def generate(self, prompt: Prompt, options: DecodeOptions | None = None,
@@ -169,7 +170,7 @@ class ProxyDecoder:
         loops: Counter[tuple[int, ...]] = Counter()
         seen = ids if o.repetition_penalty != 1.0 else None
         with torch.inference_mode():
-            run = ProxyStep(self.models, o.alpha, caches)
+            run = ProxyStep(self.models, o.alpha, caches, o.steer_below)
             logits = run.start(ids)
         g.prompt_tokens, g.reused_tokens = int(ids.shape[1]), min(run.reused.values())
         for i in range(o.max_new_tokens):
@@ -232,7 +233,7 @@ class ProxyDecoder:
             return scores
         longest = max(len(conts[i]) for i in rows)
         with torch.inference_mode():
-            run = ProxyStep(self.models, self.options.alpha if alpha is None else alpha)
+            run = ProxyStep(self.models, self.options.alpha if alpha is None else alpha, steer_below=self.options.steer_below)
             # the prompt's last position predicts every continuation's first token
             first = torch.log_softmax(run.logits(prompt_ids, keep=1)[-1], dim=-1)
             rest = None
@@ -271,14 +272,7 @@ def _batch_logits(run: ProxyStep, ids: Any) -> Any:
     if not run.proxy:
         return large
     rows = m.run_small(torch.cat([ids, ids]), [EXPERT] * b + [BASE] * b, small_cache, n, hidden=run.fold)
-    e, base = rows[:b].float(), rows[b:].float()
-    if run.fold:  # one row through the output layer, as in ProxyStep._steer
-        head = m.small.get_output_embeddings()
-        mixed = base + a * (e - base) if m.shared else e - base
-        out = head(mixed.to(head.weight.dtype))[..., :v].float()
-        return out if m.shared else large + a * out
-    e, base = e[..., :v], base[..., :v]
-    return base + a * (e - base) if m.shared else large + a * (e - base)
+    return steer(m, rows[:b].float(), rows[b:].float(), large, a, run.steer_below, run.fold, v)
 
 
 def encode_prompt(tokenizer: Any, prompt: Prompt, device: str = "cpu") -> Any:

@@ -45,10 +45,23 @@ from amend.models.heads import plain_head
 EXPERT, BASE = "default", "__base__"  # peft adapter names of the two small-model rows
 
 
-def combine(large: Any, expert: Any, base: Any, alpha: float) -> Any:
+def combine(large: Any, expert: Any, base: Any, alpha: Any) -> Any:
     """Proxy-tuning in one line: the large model's logits steered by the expert's difference from
     its base (logits, or hidden states before a shared linear output layer)."""
     return large + alpha * (expert - base)
+
+
+def strength(large: Any, alpha: float, below: float) -> Any:
+    """alpha, or per position (a column) alpha where the large model is unsure, 0 where it is sure:
+    its top token's probability is at least `below` ("Nudging", Fei et al. 2024: a small model
+    steers a large one only at the tokens where the large one hesitates, so what it copies or
+    knows, a name from the question, stays its own). below >= 1: every token."""
+    if below >= 1.0:
+        return alpha
+    import torch
+
+    top = torch.softmax(large.float(), dim=-1).amax(dim=-1, keepdim=True)
+    return alpha * (top < below).float()
 
 
 def token_count(tokenizer: Any) -> int | None:
@@ -192,6 +205,23 @@ class ProxyModels:
         return min(sizes)
 
 
+def steer(m: ProxyModels, e: Any, b: Any, large: Any, alpha: float, below: float, fold: bool, vocab: int) -> Any:
+    """float32 (..., vocab): large + strength*(expert - base), from the small model's expert and
+    base rows `e`, `b` (hidden states if `fold`, else logits); `large` None: the base row is it."""
+    v = vocab
+    if fold:  # one row through the output layer (see the module docstring)
+        head = m.small.get_output_embeddings()
+        if large is None and below >= 1.0:
+            return head(combine(b, e, b, alpha).to(head.weight.dtype))[..., :v].float()
+        if large is None:  # the large model's logits are needed to see where it hesitates
+            large = head(b.to(head.weight.dtype))[..., :v]
+        difference = head((e - b).to(head.weight.dtype))[..., :v].float()  # W h_e - W h_b
+        return combine(large.float(), difference, 0.0, strength(large, alpha, below))
+    e, b = e[..., :v], b[..., :v]
+    large = b if large is None else large.float()
+    return combine(large, e, b, strength(large, alpha, below))
+
+
 class ProxyStep:
     """One decoding run: a KV cache per model; `start`/`feed` return the combined logits of the
     last position as float32 (vocab,). With `alpha == 0` or no adapter only the large model runs.
@@ -199,9 +229,11 @@ class ProxyStep:
     `caches`: a decoder's CacheSet to reuse (and leave updated) across runs; None: fresh caches.
     """
 
-    def __init__(self, models: ProxyModels, alpha: float, caches: CacheSet | None = None) -> None:
+    def __init__(self, models: ProxyModels, alpha: float, caches: CacheSet | None = None,
+                 steer_below: float = 1.0) -> None:
         self.m = models
         self.alpha = float(alpha)
+        self.steer_below = float(steer_below)  # see `strength`
         self.proxy = models.peft is not None and self.alpha != 0.0
         self.vocab = models.vocab
         self.fold = self.proxy and models.foldable
@@ -238,16 +270,7 @@ class ProxyStep:
 
     def _combined(self, rows: Any, large: Any) -> Any:
         """float32 (keep, vocab): large + alpha*(expert - base); `large` None: the base row is it."""
-        v, a = self.vocab, self.alpha
-        e, b = rows[0].float(), rows[1].float()
-        if self.fold:  # one row through the output layer (see the module docstring)
-            head = self.m.small.get_output_embeddings()
-            if large is None:
-                return head(combine(b, e, b, a).to(head.weight.dtype))[:, :v].float()
-            difference = head((e - b).to(head.weight.dtype))[:, :v].float()  # W h_e - W h_b
-            return combine(large.float(), difference, 0.0, a)
-        e, b = e[:, :v], b[:, :v]
-        return combine(b if large is None else large.float(), e, b, a)
+        return steer(self.m, rows[0].float(), rows[1].float(), large, self.alpha, self.steer_below, self.fold, self.vocab)
 
     def _forward(self, large_ids: Any, small_ids: Any, keep: int) -> Any:
         import torch

@@ -266,3 +266,36 @@ def test_logprobs_in_one_batch_equal_one_at_a_time(tiny, random_adapter, pair, t
         assert batched == pytest.approx(alone, abs=1e-3)  # measured: at most 3e-5 apart
         assert batched[3] == 0.0 and len(set(batched)) == len(batched)
         assert d.logprob(prompt, CANDIDATES[1], alpha=alpha) == pytest.approx(alone[1], abs=1e-3)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_steer_below_steers_only_where_the_large_model_hesitates(tiny, random_adapter, pair, shared):
+    """Per token, the sum is the proxy's where the large model's top probability is below the
+    line and the large model's own where it is above; batched scoring does the same."""
+    loaded, adapter = (tiny, random_adapter) if shared else pair
+    with ProxyDecoder(loaded, adapter) as d:
+        ids = d.encode(QUESTION)
+        cont = d.tokenizer(" The capital of France is Paris.", add_special_tokens=False)["input_ids"]
+        x, sure, unsure = ids, 0, 0
+        full, alone, gated = d.step(1.5), d.step(0.0), d.step(1.5)
+        gated.steer_below = 0.5
+        with torch.inference_mode():
+            for t in cont:
+                f, l_, g = full.feed(x), alone.feed(x), gated.feed(x)
+                if float(torch.softmax(l_, -1).max()) >= 0.5:
+                    assert torch.allclose(g, l_, atol=1e-3)
+                    sure += 1
+                else:
+                    assert torch.allclose(g, f, atol=1e-3)
+                    unsure += 1
+                x = torch.tensor([[t]])
+        assert sure and unsure  # both kinds of token occurred
+        d.options.steer_below = 0.5
+        batched = d.logprobs(QUESTION, [" The capital of France is Paris.", " Rome"], alpha=1.5)
+        stepped, x = 0.0, ids
+        run = d.step(1.5)
+        with torch.inference_mode():
+            for t in cont:
+                stepped += float(torch.log_softmax(run.feed(x), -1)[t])
+                x = torch.tensor([[t]])
+        assert batched[0] == pytest.approx(stepped, abs=1e-3)
