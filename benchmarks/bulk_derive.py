@@ -3,8 +3,9 @@
 
     python benchmarks/bulk_derive.py --profile tiny --facts 8 [--batch 4]
 
-Both runs derive the same generated facts (each with no related facts, so the work does not
-depend on the order) in one process with the models loaded; the baseline runs first. Prints
+Both derive the same generated facts (each with no related facts, so the work does not depend
+on the order) in one process with the models loaded, chunk by chunk in turns (the baseline on a
+chunk, then the batched run on it), so that a changing load on the machine falls on both. Prints
 JSON: seconds of each, their ratio, how many facts' statements came out the same, the CPU
 capability and threads.
 """
@@ -48,19 +49,25 @@ def main(argv: list[str] | None = None) -> int:
     todo = facts(args.facts)
 
     fixed_prefix = prompts.fixed_prefix
-    # before: only the question prompts' few-shot start was cached
-    prompts.fixed_prefix = lambda tokenizer, prompt, style=None: (
-        fixed_prefix(tokenizer, prompt, style) if prompt is prompts.question_prompt else "")
-    try:
-        t = time.perf_counter()
-        before = [derive(lp, f, [], s) for f in todo]
-        one_by_one = time.perf_counter() - t
-    finally:
-        prompts.fixed_prefix = fixed_prefix
 
-    t = time.perf_counter()
-    after = [d for i in range(0, len(todo), args.batch) for d in derive_many(lp, [(f, []) for f in todo[i:i + args.batch]], s)]
-    batched = time.perf_counter() - t
+    def before_prefix(tokenizer, prompt, style=None):  # before: only the question prompts' start was cached
+        return fixed_prefix(tokenizer, prompt, style) if prompt is prompts.question_prompt else ""
+
+    # chunk by chunk, the baseline then the batched run on the same facts: a load that comes and
+    # goes on a shared machine falls on both alike
+    before, after, one_by_one, batched = [], [], 0.0, 0.0
+    for i in range(0, len(todo), args.batch):
+        chunk = todo[i:i + args.batch]
+        prompts.fixed_prefix = before_prefix
+        try:
+            t = time.perf_counter()
+            before += [derive(lp, f, [], s) for f in chunk]
+            one_by_one += time.perf_counter() - t
+        finally:
+            prompts.fixed_prefix = fixed_prefix
+        t = time.perf_counter()
+        after += derive_many(lp, [(f, []) for f in chunk], s)
+        batched += time.perf_counter() - t
 
     same = sum([x.text for x in a.statements] == [x.text for x in b.statements] for a, b in zip(before, after))
     print(json.dumps({
