@@ -80,7 +80,7 @@ class Settings:
     learning_rate: float = 2e-3  # AdamW learning rate (high: an update gets few steps)
     epochs: int = 3  # passes over the training set at most (fewer if the loss gets low first)
     batch_size: int = 4  # training examples per step
-    steps_per_fact: int = 4  # step budget of an update: this many per fact it teaches (0: epochs only)
+    steps_per_fact: int = 12  # step budget of an update: this many per fact it changes (0: epochs only); docs/RESULTS.md
     max_update_steps: int = 0  # at most this many steps in one update, whatever steps_per_fact gives (0: no cap)
     target_loss: float = 0.05  # stop early once the mean epoch loss is below this
     replay: int = 64  # earlier statements replayed in an incremental or unlearning update
