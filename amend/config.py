@@ -55,7 +55,7 @@ class Settings:
     small_dtype: str = ""  # likewise for the small model (base of the expert)
     # --- answering (proxy-tuning) ---
     alpha: float = 1.0  # expert strength: large + alpha*(expert - base); 0 = large model alone
-    steer_below: float = 1.0  # steer only tokens where the large model's top choice has less probability than this (1: every token)
+    context_steer_below: float = 0.6  # with facts in the prompt, steer only tokens where the large model's top choice is below this probability (1: every token)
     max_new_tokens: int = 256  # answer length limit in tokens
     temperature: float = 0.0  # 0 = greedy; applied after the logits are combined
     top_p: float = 1.0  # nucleus sampling mass, after combining; 1 = off

@@ -39,7 +39,7 @@ class DecodeOptions:
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> DecodeOptions:
-        base = cls(alpha=settings.alpha, steer_below=settings.steer_below, max_new_tokens=settings.max_new_tokens,
+        base = cls(alpha=settings.alpha, max_new_tokens=settings.max_new_tokens,
                    temperature=settings.temperature, top_p=settings.top_p, seed=settings.seed)
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -217,7 +217,8 @@ class ProxyDecoder:
         log_softmax(large + alpha*(expert - base)), teacher-forced (see `logprobs`)."""
         return self.logprobs(prompt, [continuation], alpha)[0]
 
-    def logprobs(self, prompt: Prompt, continuations: list[str], alpha: float | None = None) -> list[float]:
+    def logprobs(self, prompt: Prompt, continuations: list[str], alpha: float | None = None,
+                 steer_below: float | None = None) -> list[float]:
         """`logprob` of each continuation, all in one go: the prompt goes through each model once,
         its KV caches are repeated for every continuation, and the continuations go through in
         ONE right-padded batch on top of them. Padding at the end changes nothing before it
@@ -233,7 +234,8 @@ class ProxyDecoder:
             return scores
         longest = max(len(conts[i]) for i in rows)
         with torch.inference_mode():
-            run = ProxyStep(self.models, self.options.alpha if alpha is None else alpha, steer_below=self.options.steer_below)
+            run = ProxyStep(self.models, self.options.alpha if alpha is None else alpha,
+                            steer_below=self.options.steer_below if steer_below is None else steer_below)
             # the prompt's last position predicts every continuation's first token
             first = torch.log_softmax(run.logits(prompt_ids, keep=1)[-1], dim=-1)
             rest = None

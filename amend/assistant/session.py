@@ -8,7 +8,8 @@ active for that profile (none yet: the large model alone). `ask` streams an answ
 2. the scope gate (scope.py) decides how strongly the expert may steer this question:
    alpha * gate(relevance); 0 = the large model alone;
 3. with context on, the related facts above the floor go into the system prompt, which says that
-   they override anything said earlier in the conversation;
+   they override anything said earlier in the conversation; with facts there, the expert steers
+   only the tokens where the large model, which reads them, is unsure (`steer_below`);
 4. earlier exchanges of the conversation about what changed since they were answered are left
    out of what the models see (an old wrong answer would otherwise outweigh the new knowledge).
 
@@ -185,10 +186,19 @@ class Assistant:
         def remember(g: Generation) -> None:  # answered with the knowledge of this moment
             self._answered[(question, g.text)] = seen
 
+        overrides.setdefault("steer_below", self.steer_below(facts))
         g = self.decoder.generate(messages, stop=self._stop, alpha=scope.alpha, on_finish=remember, **overrides)
-        g.meta.update(profile=self.profile, alpha=scope.alpha, adapter_version=self.adapter_version, system=system,
+        g.meta.update(profile=self.profile, alpha=scope.alpha, steer_below=overrides["steer_below"],
+                      adapter_version=self.adapter_version, system=system,
                       context=facts, scope=scope.to_json(), left_out=(len(given) - len(history)) // 2)
         return g
+
+    def steer_below(self, facts: list[str]) -> float:
+        """Which tokens the expert steers (proxy.strength): with facts in the prompt, only those
+        where the large model's top token is below `context_steer_below` (where it is sure, it
+        is reading them or copying the question); without, every token (there the large model
+        is often sure of what the user's fact corrects). Measured in docs/RESULTS.md."""
+        return self.settings.context_steer_below if facts else 1.0
 
     def stop(self) -> None:
         """End the running answer after its current token."""

@@ -48,7 +48,8 @@ def ask(question: str, profile: str | None, alpha: float | None, max_tokens: int
         if as_json:
             click.echo(json.dumps({
                 "answer": answer.text, "tokens": answer.tokens, "seconds": round(answer.seconds, 3),
-                "adapter_version": meta["adapter_version"], "alpha": meta["alpha"], "scope": meta["scope"],
+                "adapter_version": meta["adapter_version"], "alpha": meta["alpha"], "steer_below": meta["steer_below"],
+                "scope": meta["scope"],
                 "context": meta["context"], "profile": meta["profile"], "finish_reason": answer.finish_reason,
             }, ensure_ascii=False))
         else:

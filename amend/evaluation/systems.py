@@ -70,6 +70,7 @@ class Prepared:
     facts: list[str]
     scope: dict | None  # Scope.to_json() for the expert systems, None for the others
     alpha: float  # the expert's strength for this question (0 for large and context)
+    steer_below: float = 1.0  # which tokens the expert steers (Assistant.steer_below)
 
 
 class EvalAnswerer:
@@ -91,13 +92,14 @@ class EvalAnswerer:
             messages = [{"role": "system", "content": system}] if system else []
             scope = a.scope(question, index=index, vector=vector) if self.system.expert else None
             self._prepared[question] = Prepared(messages + [{"role": "user", "content": question}], facts,
-                                                scope.to_json() if scope else None, scope.alpha if scope else 0.0)
+                                                scope.to_json() if scope else None, scope.alpha if scope else 0.0,
+                                                a.steer_below(facts))
         return self._prepared[question]
 
     def generate(self, question: str) -> str:
         p = self.prepare(question)
         g = self.assistant.decoder.generate(
-            p.messages, alpha=p.alpha, max_new_tokens=MAX_NEW_TOKENS,
+            p.messages, alpha=p.alpha, steer_below=p.steer_below, max_new_tokens=MAX_NEW_TOKENS,
             temperature=0.0, top_p=1.0, repetition_penalty=1.0,
         )
         return g.result()
@@ -108,4 +110,4 @@ class EvalAnswerer:
     def logprobs(self, question: str, continuations: list[str]) -> list[float]:
         """All candidates in one batch on top of the question's KV cache (ProxyDecoder.logprobs)."""
         p = self.prepare(question)
-        return self.assistant.decoder.logprobs(p.messages, list(continuations), alpha=p.alpha)
+        return self.assistant.decoder.logprobs(p.messages, list(continuations), alpha=p.alpha, steer_below=p.steer_below)

@@ -67,7 +67,10 @@ def test_context_puts_the_related_facts_in_the_system_prompt(assistant, settings
     assert g.meta["system"].endswith("- The capital of Vendaria is Lusk.")
     assert "Cats" not in g.meta["system"]
     assert "Lusk" in answer  # the fact in the prompt is used
-    assert assistant.ask(QUESTION, context=False).meta["system"] is None
+    # with facts in the prompt the expert steers only where the large model is unsure; without, everywhere
+    assert g.meta["steer_below"] == settings.context_steer_below == 0.6
+    plain = assistant.ask(QUESTION, context=False, max_new_tokens=4)
+    assert plain.meta["system"] is None and plain.meta["steer_below"] == 1.0
 
 
 def test_stop_ends_the_running_answer(assistant):
