@@ -26,6 +26,7 @@ Progress (stage, 0-1, step, loss, ETA) goes to `on_progress` and into the job ro
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -266,8 +267,14 @@ class Update:
             cfg.max_steps = s.steps_per_fact * max(changed, 1)
         if s.max_update_steps > 0:
             cfg.max_steps = min(cfg.max_steps or s.max_update_steps, s.max_update_steps)
-        if forget and cfg.max_steps:  # the loss to learn is the replay's, low from the start, and
-            # its rows may be few (one batch an epoch): run the whole budget however many epochs
+        if forget and cfg.max_steps:
+            # the gone prompts ride in the retain rows (retain_batch a step): take the steps that
+            # `epochs` passes over them need (as learning them took), or the new examples' if
+            # more, within the budget; the loss to watch is the replay's, low from the start, and
+            # its rows may be few, so neither the target loss nor its epochs end the run
+            learn = math.ceil(len(new_examples) / cfg.batch_size) * cfg.epochs
+            unlearn = math.ceil(cfg.epochs * len(forget) / max(1, cfg.retain_batch))
+            cfg.max_steps = min(cfg.max_steps, max(learn, unlearn))
             cfg.target_loss, cfg.epochs = 0.0, cfg.max_steps
         staged = folders.staging_dir(s, self.profile)
         start, span = STAGE_START["train"], STAGE_START["save"] - STAGE_START["train"]
