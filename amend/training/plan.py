@@ -123,7 +123,7 @@ def make_plan(session, profile: str, covered: dict[int, str] | None,
         forget += [Known(text, q, False, fid) for (fid, text), q in was.items() if (fid, text) not in accepted]
         known += [k for k in replay_pool if not k.is_fact and (k.fact_id, k.text) not in was]
     if not known and not forget:
-        return Plan("none", now=now, statements=_taught_now(replay_pool))
+        return Plan("none", now=now)  # nothing to train or publish
     return Plan("unlearn" if forget else "incremental", known, refuted, replay_pool, forget, now,
                 _taught_now(known + replay_pool))
 
