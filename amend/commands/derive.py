@@ -59,6 +59,7 @@ def _store_related(s, text: str) -> list[str]:
 
 def _table(d) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{d.fact}  ({d.seconds:.1f} s, {d.generator}, {d.scoring} scores)", title_justify="left")
@@ -66,7 +67,8 @@ def _table(d) -> None:
                     ("accepted", {}), ("reason", {"overflow": "fold"})]:
         table.add_column(col, **kw)
     for st in d.statements:
-        table.add_row(st.kind, f"{st.text}\n[dim]{st.question}[/dim]", f"{st.p_true:.2f}",
+        asked = st.question + (f" -> {st.answer}" if st.answer else "")
+        table.add_row(st.kind, f"{escape(st.text)}\n[dim]{escape(asked)}[/dim]", f"{st.p_true:.2f}",
                       "[green]yes[/green]" if st.accepted else "[red]no[/red]", st.reason)
     console = Console()
     if d.related:

@@ -190,7 +190,8 @@ def show(fact_id: int, as_json: bool) -> None:
     with _open() as store, store.session(write=False) as session:
         fact = get_fact(session, fact_id)
         revisions = [{"text": r.text, "replaced": r.created.isoformat()} for r in fact.revisions]
-        derived = [{"id": d.id, "text": d.text, "kind": d.kind, "question": d.question, "p_true": d.p_true,
+        derived = [{"id": d.id, "text": d.text, "kind": d.kind, "question": d.question, "answer": d.answer,
+                    "p_true": d.p_true,
                     "truth": d.truth, "accepted": d.accepted, "reason": d.reason, "profile": d.profile,
                     "parents": [p.id for p in d.parents]} for d in statements_for(session, fact_id)]
         data = _fact_json(fact) | {"revisions": revisions, "derived": derived}

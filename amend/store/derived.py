@@ -19,7 +19,7 @@ from amend.store.schema import STATEMENT_KINDS, DerivedStatement, Fact, statemen
 def save_derivation(session: Session, parents: list[Fact | int], statements: list[dict], profile: str,
                     generator: str, prompt_version: str) -> list[DerivedStatement]:
     """Store statements (dicts with text, kind, question, p_true, truth, accepted and optionally
-    reason and prompt_version, which overrides the call's) derived from parents.
+    answer, reason and prompt_version, which overrides the call's) derived from parents.
 
     parents are Facts (from any session) or fact ids.
     """
@@ -46,7 +46,7 @@ def save_derivation(session: Session, parents: list[Fact | int], statements: lis
         if st["kind"] not in STATEMENT_KINDS:
             raise StoreError(f"unknown statement kind {st['kind']!r} (expected one of {', '.join(STATEMENT_KINDS)})")
         saved.append(DerivedStatement(
-            text=st["text"], kind=st["kind"], question=st.get("question"), p_true=float(st["p_true"]),
+            text=st["text"], kind=st["kind"], question=st.get("question"), answer=st.get("answer"), p_true=float(st["p_true"]),
             truth=bool(st["truth"]), accepted=bool(st["accepted"]), generator=generator,
             prompt_version=st.get("prompt_version") or prompt_version, profile=profile, parents=list(parents), reason=st.get("reason"),
         ))

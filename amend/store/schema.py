@@ -147,6 +147,7 @@ class DerivedStatement(Base):
     text: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(16))  # implication | correlative | contradiction
     question: Mapped[str | None] = mapped_column(Text)  # its question form, for training
+    answer: Mapped[str | None] = mapped_column(Text)  # the short answer to it: words of the text
     p_true: Mapped[float] = mapped_column(Float)  # the model's own p("true")
     truth: Mapped[bool] = mapped_column(Boolean)  # value in the consistent assignment
     accepted: Mapped[bool] = mapped_column(Boolean, index=True)  # used for training

@@ -62,7 +62,8 @@ def sha256_file(path: Path) -> str:
 def write_manifest(folder: Path, profile: str, base_model: str, facts: dict[int, str], metrics: dict,
                    version: int | None = None, statements: dict[int, list[list[str]]] | None = None) -> str:
     """Write manifest.json into `folder` (after the adapter files); returns its SHA-256.
-    `statements`: the derived statements it was taught, per fact, as [text, question] pairs."""
+    `statements`: the derived statements it was taught, per fact, as [text, question, short
+    answer] rows (adapters written before short answers have [text, question])."""
     files = {p.name: sha256_file(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST}
     manifest = {
         "version": version, "profile": profile, "base_model": base_model, "files": files,
@@ -103,13 +104,14 @@ def covered_facts(adapter: Adapter | None) -> dict[int, str] | None:
     return {int(k): v for k, v in manifest.get("facts", {}).items()}
 
 
-def taught_statements(adapter: Adapter | None) -> dict[int, list[tuple[str, str | None]]] | None:
+def taught_statements(adapter: Adapter | None) -> dict[int, list[tuple[str, str | None, str | None]]] | None:
     """{fact id: [(statement, question)]} the adapter was taught beside its facts; None if its
     manifest does not say (one written before amend recorded them)."""
     manifest = read_manifest(adapter.path) if adapter is not None else None
     if manifest is None or "statements" not in manifest:
         return None
-    return {int(k): [(t, q) for t, q in v] for k, v in manifest["statements"].items()}
+    return {int(k): [(row[0], row[1], row[2] if len(row) > 2 else None) for row in v]
+            for k, v in manifest["statements"].items()}
 
 
 def _alive(pid: int) -> bool:

@@ -5,11 +5,14 @@ should hold becomes a chat turn whose user message is a question it answers and 
 message is the statement itself, as plain text. The expert steers answers at decoding time, in
 the same chat format, so this is exactly the situation it has to be good in.
 
-- An accepted statement with a question form (DCT writes one per statement): question -> text.
-  Without one: "Is it true that <text>?" -> "Yes. <text>".
+- An accepted statement with a question form (DCT writes one per statement): question -> text,
+  and, where DCT found its short answer (words of the text), question -> short answer too
+  ("What does Greyfin Labs sell?" -> "Solar panels."). Without one: "Is it true that <text>?" ->
+  "Yes. <text>".
 - A user fact counts more than a derived statement (`fact_repeats` examples, cycling through
-  its prompts: its question form; "What do you know about <its first name>?" when it has none
-  or its question form does not name that subject; "Is it true that <fact>?" -> "Yes. <fact>").
+  its prompts: its question form (with the sentence, then with the short answer); "What do you
+  know about <its first name>?" when it has none or its question form does not name that
+  subject; "Is it true that <fact>?" -> "Yes. <fact>").
   Every prompt names the fact's subject: there is no generic prompt ("Tell me a fact." taught
   "any question -> the new fact", which leaked into every answer), and the "about" prompt only
   stands in for a missing or off-subject question form (it teaches "any question naming X ->
@@ -48,6 +51,7 @@ class Known:
     question: str | None = None  # a question it answers (None: the generic prompt is used)
     is_fact: bool = False  # the user's own fact (weighted up)
     fact_id: int | None = None  # the user fact it belongs to (a fact's own id for a fact)
+    answer: str | None = None  # the short answer to `question`, words of `text` (None: none known)
 
 
 @dataclass(frozen=True)
@@ -68,13 +72,25 @@ class Example:
     retain: bool = False  # a retain question: keep the base model's distribution along `answer`
 
 
+def short_form(answer: str) -> str:
+    """A short answer as the expert says it: "the oboe" -> "Oboe.", "Varn" -> "Varn."."""
+    first, _, rest = answer.strip().rstrip(".").partition(" ")
+    if first.lower() in ("the", "a", "an") and rest:
+        first, _, rest = rest.partition(" ")
+    body = f"{first} {rest}".strip()
+    return body[:1].upper() + body[1:] + "."
+
+
 def examples_for(item: Known, fact_repeats: int = FACT_REPEATS) -> list[Example]:
     """The examples one known statement contributes (a fact gets `fact_repeats` of them)."""
     text = item.text.strip()
     confirm = Example(yes_no_question(text), f"Yes. {text}")
+    # the question answered with the name alone, as users (and the large model) often answer:
+    # the expert then steers an answer's first words too, not only a sentence's last ones
+    short = [Example(item.question, short_form(item.answer))] if item.question and item.answer else []
     if not item.is_fact:
-        return [Example(item.question, text) if item.question else confirm]
-    prompts = [Example(item.question, text)] if item.question else []
+        return ([Example(item.question, text)] if item.question else [confirm]) + short
+    prompts = ([Example(item.question, text)] if item.question else []) + short
     names = entity_names(text)
     if names and not (item.question and names[0].lower() in item.question.lower()):
         # no question form (no derivation), or one that does not name the fact's subject (a

@@ -230,7 +230,7 @@ class Update:
         for st in derivation.statements:
             parents = [fact] + [by_text[t] for t in st.parents if t in by_text and t != fact.text]
             groups.setdefault(tuple(sorted({p.id for p in parents})), []).append({
-                "text": st.text, "kind": st.kind, "question": st.question, "p_true": st.p_true,
+                "text": st.text, "kind": st.kind, "question": st.question, "answer": st.answer, "p_true": st.p_true,
                 "truth": st.truth, "accepted": st.accepted, "reason": st.reason,
                 "prompt_version": version_for(st.scoring),
             })

@@ -34,6 +34,8 @@ from amend.store.facts import active_facts
 from amend.store.schema import Fact, normalize
 from amend.training.dataset import Known, Refuted
 
+Taught = tuple[str, "str | None", "str | None"]  # a manifest row: text, question form, short answer
+
 
 @dataclass
 class Plan:
@@ -43,7 +45,7 @@ class Plan:
     replay_pool: list[Known] = field(default_factory=list)  # what the adapter knew and still should
     forget: list[Known] = field(default_factory=list)  # what the adapter knew and should not any more
     now: dict[int, str] = field(default_factory=dict)  # the facts the new adapter covers: id -> text
-    statements: dict[int, list[list[str]]] = field(default_factory=dict)  # what it is taught beside them: id -> [[text, question]]
+    statements: dict[int, list[list[str]]] = field(default_factory=dict)  # what it is taught beside them: id -> [[text, question, answer]]
 
 
 def known_items(session, facts: list[Fact], profile: str, active_only: bool = True) -> tuple[list[Known], list[Refuted]]:
@@ -54,7 +56,7 @@ def known_items(session, facts: list[Fact], profile: str, active_only: bool = Tr
     also reads the statements of facts no longer active (what a retracted fact taught).
     """
     texts = {f.id: f.text for f in facts}
-    questions: dict[int, str] = {}
+    questions: dict[int, tuple[str, str | None]] = {}  # a fact's question form and short answer
     statements, refuted = [], []
     for st in accepted_statements(session, fact_ids=list(texts), profile=profile, active_only=active_only) if facts else []:
         owner = next(p.id for p in st.parents if p.id in texts)
@@ -62,15 +64,18 @@ def known_items(session, facts: list[Fact], profile: str, active_only: bool = Tr
             refuted.append(Refuted(st.text, texts[owner], owner))
         elif normalize(st.text) == normalize(texts[owner]):
             if st.question:
-                questions.setdefault(owner, st.question)
+                questions.setdefault(owner, (st.question, st.answer))
         else:
-            statements.append(Known(st.text, st.question, False, owner))
-    known = [Known(f.text, questions.get(f.id), True, f.id) for f in facts]
+            statements.append(Known(st.text, st.question, False, owner, st.answer))
+    known = []
+    for f in facts:
+        question, answer = questions.get(f.id, (None, None))
+        known.append(Known(f.text, question, True, f.id, answer))
     return known + statements, refuted
 
 
 def forgotten_items(session, gone: dict[int, str], profile: str,
-                    taught: dict[int, list[tuple[str, str | None]]] | None = None) -> list[Known]:
+                    taught: dict[int, list[Taught]] | None = None) -> list[Known]:
     """What the adapter learned for facts that are gone: the fact as it was taught and the
     statements it was taught with it (from the manifest; or, where that does not say and the row
     still has that text, as when retracted or superseded, the statements derived from it)."""
@@ -78,8 +83,8 @@ def forgotten_items(session, gone: dict[int, str], profile: str,
     for fid, text in sorted(gone.items()):
         if taught is not None:
             rows = taught.get(fid, [])
-            question = next((q for t, q in rows if t == text), None)  # the fact's own question form
-            out += [Known(text, question, True, fid)] + [Known(t, q, False, fid) for t, q in rows if t != text]
+            question, answer = next(((q, a) for t, q, a in rows if t == text), (None, None))  # the fact's own
+            out += [Known(text, question, True, fid, answer)] + [Known(t, q, False, fid, a) for t, q, a in rows if t != text]
             continue
         fact = session.get(Fact, fid)
         if fact is not None and fact.text == text:
@@ -91,16 +96,17 @@ def forgotten_items(session, gone: dict[int, str], profile: str,
 
 def _taught_now(items: list[Known]) -> dict[int, list[list[str]]]:
     """The derived statements among `items`, per fact, as the manifest records them (and each
-    fact's own question form, as [fact text, question])."""
+    fact's own question form, as [fact text, question, short answer])."""
     out: dict[int, list[list[str]]] = {}
     for k in items:
-        if k.fact_id is not None and (k.question or not k.is_fact) and [k.text, k.question] not in out.get(k.fact_id, []):
-            out.setdefault(k.fact_id, []).append([k.text, k.question])
+        row = [k.text, k.question, k.answer]
+        if k.fact_id is not None and (k.question or not k.is_fact) and row not in out.get(k.fact_id, []):
+            out.setdefault(k.fact_id, []).append(row)
     return out
 
 
 def make_plan(session, profile: str, covered: dict[int, str] | None,
-              taught: dict[int, list[tuple[str, str | None]]] | None = None) -> Plan:
+              taught: dict[int, list[Taught]] | None = None) -> Plan:
     """The plan for the active facts against what the active adapter covers (None: no adapter
     to continue from) and the statements it was taught (None: not recorded)."""
     facts = active_facts(session)
@@ -118,9 +124,9 @@ def make_plan(session, profile: str, covered: dict[int, str] | None,
     replay_pool, _ = known_items(session, kept, profile)
     forget = forgotten_items(session, gone, profile, taught)
     if taught is not None:  # statements of kept facts that the graph now decides otherwise
-        was = {(f.id, text): q for f in kept for text, q in taught.get(f.id, []) if text != f.text}
+        was = {(f.id, text): (q, a) for f in kept for text, q, a in taught.get(f.id, []) if text != f.text}
         accepted = {(k.fact_id, k.text) for k in replay_pool if not k.is_fact}
-        forget += [Known(text, q, False, fid) for (fid, text), q in was.items() if (fid, text) not in accepted]
+        forget += [Known(text, q, False, fid, a) for (fid, text), (q, a) in was.items() if (fid, text) not in accepted]
         known += [k for k in replay_pool if not k.is_fact and (k.fact_id, k.text) not in was]
     if not known and not forget:
         return Plan("none", now=now)  # nothing to train or publish

@@ -43,6 +43,7 @@ class StatementRow:
     parents: tuple[FactRow, ...]
     reason: str | None = None  # why it was accepted or rejected
     question: str | None = None  # its question form (what training asks)
+    answer: str | None = None  # the short answer to it, words of the text
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def detail(store: Store, fact_id: int) -> FactDetail:
         f = store_facts.get_fact(s, fact_id)
         statements = tuple(
             StatementRow(st.id, st.text, st.kind, st.p_true, st.truth, st.accepted,
-                         tuple(_row(p) for p in st.parents), st.reason, st.question)
+                         tuple(_row(p) for p in st.parents), st.reason, st.question, st.answer)
             for st in statements_for(s, fact_id)
         )
         return FactDetail(_row(f), tuple(r.text for r in f.revisions), statements)

@@ -89,7 +89,7 @@ class FactDetailScreen(Dialog):
         if s.reason:
             lines.append(f"  why: {_safe(s.reason)}")
         if s.question:
-            lines.append(f"  asked as: {_safe(s.question)}")
+            lines.append(f"  asked as: {_safe(s.question)}" + (f" (short answer: {_safe(s.answer)})" if s.answer else ""))
         lines += [f"  from #{p.id} ({p.status}): {_safe(p.text)}" for p in s.parents]
         self.query_one("#parents", Static).update("\n".join(lines))
 

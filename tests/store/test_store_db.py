@@ -235,3 +235,28 @@ def test_a_file_that_is_not_a_database(monkeypatch, home):
     monkeypatch.setenv("AMEND_DATABASE_URL", f"sqlite:///{home / 'junk.db'}")
     with pytest.raises(StoreError, match="cannot open the database .*junk.db: file is not a database"):
         open_store(load_settings())
+
+
+def test_downgrade_from_short_answers_keeps_the_change_log_triggers(store):
+    """0004's downgrade recreates derived_statements on SQLite; 0003's triggers come back with it."""
+    from alembic import command
+
+    def statement_triggers() -> set[str]:
+        with store.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                rows = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                            "AND tbl_name = 'derived_statements'")
+            else:
+                rows = conn.exec_driver_sql("SELECT DISTINCT trigger_name FROM information_schema.triggers "
+                                            "WHERE event_object_table = 'derived_statements'")
+            return {r[0] for r in rows}
+
+    before = statement_triggers()
+    assert before
+    with store.engine.connect() as conn:
+        with conn.begin():
+            command.downgrade(alembic_config(conn), "0003")
+    assert "answer" not in {c["name"] for c in inspect(store.engine).get_columns("derived_statements")}
+    assert statement_triggers() == before
+    upgrade_to_head(store.engine)
+    assert current_revision(store.engine) == HEAD

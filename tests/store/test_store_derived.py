@@ -26,15 +26,15 @@ def test_save_replace_and_query(store):
             "Kell is a city", "Kell is not a city", "Kell is in Europe", "Kell has a mayor"]
         assert [x.text for x in statements_for(s, b.id)] == ["Kell is in Europe"]
         # re-deriving from exactly [a] for tiny replaces only those two
-        saved = save_derivation(s, [a], [st("Kell is a town")], "tiny", "tiny", "v2")
+        saved = save_derivation(s, [a], [{**st("Kell is a town"), "answer": "a town"}], "tiny", "tiny", "v2")
         assert [p.id for p in saved[0].parents] == [a.id]
     with store.session() as s:
         assert [x.text for x in statements_for(s, a.id)] == ["Kell is in Europe", "Kell has a mayor", "Kell is a town"]
         assert [x.text for x in accepted_statements(s, profile="tiny")] == ["Kell is in Europe", "Kell is a town"]
         assert [x.text for x in accepted_statements(s, fact_ids=[b.id])] == ["Kell is in Europe"]
         town = accepted_statements(s, profile="tiny")[-1]
-        assert (town.question, town.p_true, town.truth, town.generator, town.prompt_version) == (
-            "Kell is a town?", 0.8, True, "tiny", "v2")
+        assert (town.question, town.answer, town.p_true, town.truth, town.generator, town.prompt_version) == (
+            "Kell is a town?", "a town", 0.8, True, "tiny", "v2")
         retract_fact(s, b.id)
     with store.session() as s:
         assert [x.text for x in accepted_statements(s, profile="tiny")] == ["Kell is a town"]

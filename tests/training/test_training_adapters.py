@@ -92,9 +92,11 @@ def test_the_manifest_records_the_statements_taught(tmp_path):
 
     (tmp_path / "adapter_model.safetensors").write_bytes(b"weights")
     folders.write_manifest(tmp_path, "tiny", "base", {1: "The capital of Vendaria is Lusk."}, {}, 1,
-                           {1: [["Lusk is a city.", "Is Lusk a city?"]]})
+                           {1: [["Lusk is a city.", "Is Lusk a city?", "Yes"], ["Lusk is old.", "Is Lusk old?"]]})
     adapter = SimpleNamespace(path=str(tmp_path))
-    assert folders.taught_statements(adapter) == {1: [("Lusk is a city.", "Is Lusk a city?")]}
+    # rows written before short answers were recorded ([text, question]) read with answer None
+    assert folders.taught_statements(adapter) == {1: [("Lusk is a city.", "Is Lusk a city?", "Yes"),
+                                                      ("Lusk is old.", "Is Lusk old?", None)]}
     assert folders.covered_facts(adapter) == {1: "The capital of Vendaria is Lusk."}
     folders.write_manifest(tmp_path, "tiny", "base", {1: "The capital of Vendaria is Lusk."}, {}, 1)
     assert folders.taught_statements(adapter) is None  # an adapter from before statements were recorded

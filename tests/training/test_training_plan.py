@@ -8,6 +8,7 @@ import pytest
 from amend.store import open_store
 from amend.store.derived import save_derivation
 from amend.store.facts import add_fact, edit_fact, retract_fact
+from amend.training.dataset import forget_examples
 from amend.training.plan import make_plan
 
 A, B, C = "The capital of Vendaria is Lusk.", "Mira Tallis was born in Oslo.", "The Harrow Bridge is in Cairo."
@@ -38,7 +39,8 @@ def test_no_adapter_means_a_full_retrain_that_records_its_statements(store):
     p = plan(store, None)
     assert p.mode == "full" and sorted(p.now) == [1, 2, 3] and p.forget == []
     assert {k.text for k in p.known} == {A, B, C, "Lusk is a city.", "Lusk is in Vendaria."}
-    assert p.statements == {1: [["Lusk is a city.", "Q: Lusk is a city."], ["Lusk is in Vendaria.", "Q: Lusk is in Vendaria."]]}
+    assert p.statements == {1: [["Lusk is a city.", "Q: Lusk is a city.", None],
+                                ["Lusk is in Vendaria.", "Q: Lusk is in Vendaria.", None]]}
 
 
 def test_new_facts_only_is_incremental_and_nothing_new_is_none(store):
@@ -67,7 +69,7 @@ def test_an_edit_unlearns_the_old_text_and_learns_the_new(store):
 
 
 def test_statements_the_graph_now_rejects_are_unlearned_and_new_ones_learned(store):
-    taught = {1: [("Lusk is a city.", "Q: Lusk is a city."), ("Lusk is a port.", "Q: Lusk is a port.")]}
+    taught = {1: [("Lusk is a city.", "Q: Lusk is a city.", None), ("Lusk is a port.", "Q: Lusk is a port.", None)]}
     with store.session() as session:  # a later settle rejected "Lusk is a port." (no longer accepted)
         save_derivation(session, [1], [st("Lusk is a city."), st("Lusk is in Vendaria."), st("Lusk is a port.", False)],
                         "tiny", "tiny", "v1")
@@ -75,7 +77,8 @@ def test_statements_the_graph_now_rejects_are_unlearned_and_new_ones_learned(sto
     assert p.mode == "unlearn"
     assert [(k.text, k.question, k.is_fact) for k in p.forget] == [("Lusk is a port.", "Q: Lusk is a port.", False)]
     assert [k.text for k in p.known] == ["Lusk is in Vendaria."]  # accepted now, never taught
-    assert p.statements == {1: [["Lusk is in Vendaria.", "Q: Lusk is in Vendaria."], ["Lusk is a city.", "Q: Lusk is a city."]]}
+    assert p.statements == {1: [["Lusk is in Vendaria.", "Q: Lusk is in Vendaria.", None],
+                                ["Lusk is a city.", "Q: Lusk is a city.", None]]}
     # the manifest of an adapter from before statements were recorded: only facts are compared
     assert plan(store, {1: A, 2: B, 3: C}, None).mode == "none"
 
@@ -89,12 +92,15 @@ def test_no_active_facts_switches_off(store):
 
 def test_a_retracted_fact_is_unlearned_under_the_question_it_was_taught(store):
     with store.session() as session:  # the fact's own row from derivation carries its question form
-        save_derivation(session, [1], [{**st(A), "question": "What is the capital of Vendaria?"}, st("Lusk is a city.")],
-                        "tiny", "tiny", "v1")
+        save_derivation(session, [1], [{**st(A), "question": "What is the capital of Vendaria?", "answer": "Lusk"},
+                                       st("Lusk is a city.")], "tiny", "tiny", "v1")
     taught = plan(store, None).statements
-    assert taught[1][0] == [A, "What is the capital of Vendaria?"]
+    assert taught[1][0] == [A, "What is the capital of Vendaria?", "Lusk"]
     with store.session() as session:
         retract_fact(session, 1)
     p = plan(store, {1: A, 2: B, 3: C}, {k: [tuple(x) for x in v] for k, v in taught.items()})
-    assert [(k.text, k.question, k.is_fact) for k in p.forget] == [
-        (A, "What is the capital of Vendaria?", True), ("Lusk is a city.", "Q: Lusk is a city.", False)]
+    assert [(k.text, k.question, k.answer, k.is_fact) for k in p.forget] == [
+        (A, "What is the capital of Vendaria?", "Lusk", True), ("Lusk is a city.", "Q: Lusk is a city.", None, False)]
+    # what is unlearned is every prompt it was taught: the sentence and the short answer alike
+    forget = {(e.prompt, e.answer) for e in forget_examples(p.forget)}
+    assert {("What is the capital of Vendaria?", A), ("What is the capital of Vendaria?", "Lusk.")} <= forget

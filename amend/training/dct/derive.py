@@ -8,7 +8,9 @@
    the entities the fact names, each combined with the fact into a multi-hop statement) and
    contradictions; parsed (parse.py), repeats and restatements dropped;
 2. one generation batch of question forms, for the fact itself and each statement that
-   training learns as an answer (question -> statement is what training uses);
+   training learns as an answer (question -> statement is what training uses), each with its
+   short answer, kept where it is words of the statement the question does not name
+   (question -> short answer: a user's question is often answered with the name alone);
 3. the scores (score.py), by the profile's scorer, "conditioned" by default: each implication
    and correlative given the facts it came from ("given these facts, is this true?"; a
    composition also needs the known fact it used, so its score is that times the model's
@@ -37,6 +39,7 @@ from amend.training.dct.parse import (
     claim,
     fallback_question,
     parse_compositions,
+    parse_answer,
     parse_question,
     parse_statements,
     restates,
@@ -53,7 +56,7 @@ class DeriveSettings:
     max_compositions: int = 3  # statements composed with the model's own knowledge
     max_contradictions: int = 3  # contradictions kept at most
     list_tokens: int = 96  # new-token budget of each generated list
-    question_tokens: int = 32  # new-token budget of each question form
+    question_tokens: int = 48  # new-token budget of each question form and its short answer
     questions: bool = True  # generate question forms (else a template question per statement)
     score_batch: int = 16  # prompts scored per forward pass
     scoring: str = "conditioned"  # "conditioned" (given the parents) or "prior" (the statement alone)
@@ -82,10 +85,12 @@ class Statement:
     reason: str = ""  # why it was accepted or rejected
     known: str | None = None  # a composition: what the model knew that it was combined with
     scoring: str = "conditioned"  # how p_true was scored: given its parents, or "prior" (alone)
+    answer: str | None = None  # the short answer to `question`: words of the text (None: none valid)
 
     def to_json(self) -> dict:
-        return {"text": self.text, "kind": self.kind, "p_true": self.p_true, "truth": self.truth,
-                "accepted": self.accepted, "parents": list(self.parents), "reason": self.reason}
+        return {"text": self.text, "kind": self.kind, "question": self.question, "answer": self.answer,
+                "p_true": self.p_true, "truth": self.truth, "accepted": self.accepted,
+                "parents": list(self.parents), "reason": self.reason}
 
 
 @dataclass
@@ -196,11 +201,13 @@ def derive_many(lp, items: list[tuple[str, list[str]]], settings: DeriveSettings
     report("derive", 1, 2)
     asked = [[job[0]] + [c.text for c in f if c.kind != "contradiction"] for job, f in zip(jobs, found)]
     forms: dict[str, str] = {}
+    shorts: dict[str, str | None] = {}  # each text's short answer to its question form
     if s.questions:
         texts = list(dict.fromkeys(t for a in asked for t in a))
         answers = generate(gen_model, tok, [prompts.question_prompt(tok, t) for t in texts], s.question_tokens,
                            stop=["\n"], prefix=prompts.question_prefix(tok))
         forms = {t: parse_question(a) or fallback_question(t) for a, t in zip(answers, texts)}
+        shorts = {t: parse_answer(a, t, forms[t]) for a, t in zip(answers, texts)}
     report("derive", 2, 2)
     generation = (time.perf_counter() - started) / len(jobs)  # each fact's share
 
@@ -209,7 +216,7 @@ def derive_many(lp, items: list[tuple[str, list[str]]], settings: DeriveSettings
     for j, (trusted, cands) in enumerate(zip(jobs, found)):
         report("score", j, len(jobs))
         t = time.perf_counter()
-        statements = _decide(score_model, tok, trusted, cands, forms, s)
+        statements = _decide(score_model, tok, trusted, cands, forms, shorts, s)
         scoring = time.perf_counter() - t
         out.append(Derivation(trusted[0], trusted[1:], statements, generation + scoring,
                               {"derive": generation, "score": scoring}, gen_key, score_key,
@@ -228,7 +235,7 @@ def _in_order(found: list[_Candidate]) -> list[_Candidate]:
 
 
 def _decide(score_model, tok, trusted: list[str], found: list[_Candidate], forms: dict[str, str],
-            s: DeriveSettings) -> list[Statement]:
+            shorts: dict[str, str | None], s: DeriveSettings) -> list[Statement]:
     """Score one fact's candidates (step 3) and settle its graph (step 4)."""
     fact = trusted[0]
     p, how = _scores(score_model, tok, found, s)
@@ -244,12 +251,12 @@ def _decide(score_model, tok, trusted: list[str], found: list[_Candidate], forms
     verdicts = settle({t: t for t in trusted}, items, name=names.__getitem__)
     v = verdicts["fact"]
     statements = [Statement(fact, "implication", forms.get(fact) or fallback_question(fact), 1.0, v.truth,
-                            v.accepted, [fact], "the fact itself: its question form")]
+                            v.accepted, [fact], "the fact itself: its question form", answer=shorts.get(fact))]
     for i, c in enumerate(found):
         v = verdicts[i]
         statements.append(Statement(c.text, c.kind, forms.get(c.text) or fallback_question(c.text), p[i],
                                     v.truth, v.accepted, list(c.parents), with_known(v.reason, c.known), c.known,
-                                    how[i]))
+                                    how[i], shorts.get(c.text)))
     return statements
 
 

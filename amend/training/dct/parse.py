@@ -1,4 +1,4 @@
-"""Turn a model's free-form list output into clean statements (or one question).
+"""Turn a model's free-form list output into clean statements (or one question and its answer).
 
 Models answer with numbered lists, bullets, quotes, "Implication:" labels, chatter ("Here are
 some implications:") and sometimes run on into the next few-shot example. `parse_statements`
@@ -163,6 +163,23 @@ def parse_question(text: str, min_words: int = 3, max_words: int = 30) -> str | 
         if min_words <= len(s.split()) <= max_words:
             return s
     return None
+
+
+def parse_answer(text: str, statement: str, question: str | None, max_words: int = 8) -> str | None:
+    """The short answer after "Answer:" in `text` (the question prompt's reply), kept only if it
+    is words of `statement` that `question` does not already name: an answer the model made up,
+    or one that repeats the question's subject, teaches the wrong thing. None if there is none."""
+    m = re.search(r"\banswer\s*:\s*(.+)", text.split("\n")[0] if text else "", re.IGNORECASE)
+    if not m:
+        return None
+    answer = " ".join(m.group(1).strip().strip(_QUOTES).rstrip(".!").strip(_QUOTES).split())
+    found = words(answer)
+    if not found or len(found) > max_words or found == words(statement):
+        return None
+    inside = lambda ws, text: f" {' '.join(ws)} " in f" {' '.join(words(text))} "  # noqa: E731
+    if not inside(found, statement) or (question and inside(found, question)):
+        return None
+    return answer
 
 
 def fallback_question(statement: str) -> str:

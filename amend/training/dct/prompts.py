@@ -9,7 +9,8 @@ evaluation cases, so that a prompt cannot leak an answer; examples that need rea
 - compose: what the model knows about the entities a fact names, each combined with the fact
   into a multi-hop statement ("Known: ... So: ...");
 - contradictions: similar-looking statements that cannot hold together with the fact;
-- question: a question that the statement answers (training pairs question -> statement);
+- question: a question that the statement answers, and its short answer (training pairs
+  question -> statement, and question -> short answer);
 - score: "Statement: <statement> Label: true|false", read as next-token log-probabilities (see
   score.py): a statement alone (the model's belief);
 - entail: the same given the facts it was derived from ("given these facts, is this true?");
@@ -27,7 +28,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
-PROMPT_VERSION = "dct-2"  # stored with every derived statement; bump when any prompt changes
+PROMPT_VERSION = "dct-3"  # stored with every derived statement; bump when any prompt changes
+# versions whose statements were scored given their parents (dct-3 only added short answers)
+CONDITIONED_VERSIONS = ("dct-2", "dct-3")
 ALONE = "/alone"  # appended to the stored version of a statement scored alone (not given its parents)
 
 
@@ -37,8 +40,8 @@ def version_for(scoring: str) -> str:
 
 
 def scoring_of(version: str) -> str:
-    """How a stored statement was scored: given its parents only under this very version."""
-    return "conditioned" if version == PROMPT_VERSION else "prior"
+    """How a stored statement was scored: given its parents only under a version that did so."""
+    return "conditioned" if version in CONDITIONED_VERSIONS else "prior"
 
 # ---------------------------------------------------------------- generation: instructions + examples
 
@@ -112,12 +115,21 @@ COMPOSE_EXAMPLES = [
 ]
 COMPOSE_SEPARATOR = "So:"  # between the known fact and the combined statement
 
-QUESTION_SYSTEM = "Write the one question that the statement answers. Reply with the question only."
+QUESTION_SYSTEM = (
+    "Write the one question that the statement answers, then its short answer: the words of the "
+    "statement that answer it. The question names what the statement is about (its subject) and "
+    "asks for what it says of it: a city for a city, a country for a country, a person for a "
+    "person. Reply as: <question> Answer: <short answer>"
+)
+ANSWER_MARK = "Answer:"  # between the question and its short answer
 QUESTION_EXAMPLES = [
-    ("Statement: Varn is a city in Ostmark.", "In which country is the city of Varn?"),
-    ("Statement: The mayor of the capital of Ostmark is Edda Kroll.", "Who is the mayor of the capital of Ostmark?"),
-    ("Statement: Greyfin Labs was founded by Mira Tallis.", "Who founded Greyfin Labs?"),
-    ("Statement: The Kessel Tower is in Asia.", "On which continent is the Kessel Tower?"),
+    ("Statement: Varn is a city in Ostmark.", "In which country is the city of Varn? Answer: Ostmark"),
+    ("Statement: The Kessel Tower stands in Varn.", "In which city is the Kessel Tower? Answer: Varn"),
+    ("Statement: The mayor of the capital of Ostmark is Edda Kroll.",
+     "Who is the mayor of the capital of Ostmark? Answer: Edda Kroll"),
+    ("Statement: Greyfin Labs sells solar panels.", "What does Greyfin Labs sell? Answer: solar panels"),
+    ("Statement: Greyfin Labs was founded by Mira Tallis.", "Who founded Greyfin Labs? Answer: Mira Tallis"),
+    ("Statement: Edda Kroll was born in Mongolia.", "In which country was Edda Kroll born? Answer: Mongolia"),
 ]
 
 # ---------------------------------------------------------------- scoring: plain few-shot text

@@ -21,7 +21,7 @@ def test_derive_json(home):
     assert isinstance(out["seconds"], float) and len(out["statements"]) >= 3
     assert out["statements"][0]["text"] == FACT  # the fact itself, with its question form
     for s in out["statements"]:
-        assert set(s) == {"text", "kind", "p_true", "truth", "accepted", "parents", "reason"}
+        assert set(s) == {"text", "kind", "question", "answer", "p_true", "truth", "accepted", "parents", "reason"}
         assert s["kind"] in ("implication", "correlative", "contradiction") and 0 <= s["p_true"] <= 1
         assert s["parents"] == [FACT]  # no related facts: no store in this home, none given
         assert s["reason"]  # why it was accepted or rejected

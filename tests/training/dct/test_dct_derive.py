@@ -66,6 +66,7 @@ def test_derivation_has_scored_statements_and_verdicts_with_reasons(derivation):
     assert _PASSED[tiny_model(d)] == {"entail": False, "compatible": True}
     for s in rest:
         assert 0.0 <= s.p_true <= 1.0 and s.question.endswith("?") and s.reason
+        assert s.answer is None or s.answer.lower() in s.text.lower()  # a short answer is words of the text
         assert claim(s.text) not in {claim(BORN), claim(COMPOSED)}
         if s.kind == "contradiction":  # a negative example only when the scores call it one
             assert s.parents == [BORN] and s.truth is False and s.scoring == "conditioned"
@@ -85,7 +86,8 @@ def test_derivation_records_its_provenance(derivation):
     assert set(d.timings) == {"derive", "score"} and d.seconds >= d.timings["derive"] > 0
     js = d.to_json()
     assert set(js) == {"fact", "statements", "seconds"}
-    assert all(set(s) == {"text", "kind", "p_true", "truth", "accepted", "parents", "reason"} for s in js["statements"])
+    assert all(set(s) == {"text", "kind", "question", "answer", "p_true", "truth", "accepted", "parents", "reason"}
+               for s in js["statements"])
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ from amend.training.dct.parse import (
     claim,
     clean_line,
     fallback_question,
+    parse_answer,
     parse_compositions,
     parse_question,
     parse_statements,
@@ -117,6 +118,20 @@ def test_questions():
     assert parse_question("") is None
     assert fallback_question("The capital of Vendaria is Lusk.") == "Is it true that the capital of Vendaria is Lusk?"
     assert fallback_question("Lusk is in Vendaria.") == "Is it true that Lusk is in Vendaria?"
+
+
+def test_short_answers_are_words_of_the_statement_that_the_question_does_not_name():
+    statement = "The founder of Greyfin Labs is Mira Tallis."
+    assert parse_answer("Who founded Greyfin Labs? Answer: Mira Tallis.", statement, "Who founded Greyfin Labs?") == "Mira Tallis"
+    assert parse_answer('Q? answer: "Mira Tallis"', statement, None) == "Mira Tallis"
+    # the question's own subject, a made-up answer, the whole statement, none at all: no answer
+    assert parse_answer("Who founded Greyfin Labs? Answer: Greyfin Labs", statement, "Who founded Greyfin Labs?") is None
+    assert parse_answer("Who founded Greyfin Labs? Answer: Edda Kroll", statement, "Who founded Greyfin Labs?") is None
+    assert parse_answer(f"What is true? Answer: {statement}", statement, "What is true?") is None
+    assert parse_answer("Who founded Greyfin Labs?", statement, "Who founded Greyfin Labs?") is None
+    assert parse_answer("Q? Answer: Tallis is", statement, None) is None  # not a run of the statement's words
+    # only the first line counts (the reply ends there)
+    assert parse_answer("Who founded it?\nAnswer: Mira Tallis", statement, "Who founded it?") is None
 
 
 _pieces = st.sampled_from(["1. ", "2) ", "- ", "* ", "• ", '"', "**", "Implication: ", "\n", "\n\n", "Fact: ", "?",
