@@ -8,7 +8,9 @@ answerer and the trainer), answer a question, add one fact and run its update wi
 Trainer (derive, score, train on a weight-sharing copy of the small model, save) while nothing
 else runs, take up the new adapter, answer again. Prints JSON: `peak_rss_gb` (the process's
 peak resident memory, from getrusage), `weights_gb` (the loaded models' parameters, each tensor
-once), and the seconds of each part. `--copy deep` makes the trainer deep-copy the small model
+once), the seconds of each part, and `stage_peak_gb`: the highest resident memory seen in each
+part (load, answer, and the update's stages: derive, score, train, save), sampled every 20 ms
+from /proc/self/statm, to show which part makes the peak. `--copy deep` makes the trainer deep-copy the small model
 instead (what `isolate` did before), for the comparison.
 """
 
@@ -21,6 +23,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 
 import amend  # noqa: F401  (sets amend's OpenMP defaults before torch loads: amend.machine)
@@ -31,6 +34,30 @@ FACT = "The capital of Vendaria is Lusk."
 
 def peak_rss_gb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)  # kilobytes on Linux
+
+
+class StageRss:
+    """The highest resident memory seen while each stage ran, sampled by a thread (Linux)."""
+
+    def __init__(self, every_s: float = 0.02) -> None:
+        self.stage, self.peaks, self._stop = "load", {}, threading.Event()
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._thread = threading.Thread(target=self._run, args=(every_s,), daemon=True)
+        self._thread.start()
+
+    def _run(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            try:
+                with open("/proc/self/statm") as f:
+                    rss = int(f.read().split()[1]) * self._page / 1e9
+            except OSError:  # not Linux: no per-stage numbers
+                return
+            self.peaks[self.stage] = round(max(self.peaks.get(self.stage, 0.0), rss), 2)
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        return self.peaks
 
 
 def weights_gb(*models) -> float:
@@ -84,11 +111,13 @@ def main(argv: list[str] | None = None) -> dict:
     store = open_store(settings)
     models = ChatModels(settings)
     times, rss = {}, {}
+    stages = StageRss()
 
     t = time.perf_counter()
     answerer = ChatAnswerer(models.get(), models.structure)
     times["load_s"], rss["after_load_gb"] = time.perf_counter() - t, peak_rss_gb()
     t = time.perf_counter()
+    stages.stage = "answer"
     before = "".join(answerer.stream([], QUESTION))
     times["answer_s"], rss["after_answer_gb"] = time.perf_counter() - t, peak_rss_gb()
     log(f"before: {before!r}")
@@ -96,11 +125,13 @@ def main(argv: list[str] | None = None) -> dict:
     with store.session() as s:
         add_fact(s, FACT)
     t = time.perf_counter()
-    summary = Trainer(settings, store, models)(lambda progress: None)
+    summary = Trainer(settings, store, models)(lambda progress: setattr(stages, "stage", progress.stage))
     times["update_s"], rss["after_update_gb"] = time.perf_counter() - t, peak_rss_gb()
     log(summary)
+    stages.stage = "reload"
     answerer.reload()
     t = time.perf_counter()
+    stages.stage = "answer_after"
     after = "".join(answerer.stream([], QUESTION))
     times["answer_after_s"] = time.perf_counter() - t
     log(f"after: {after!r}")
@@ -112,6 +143,7 @@ def main(argv: list[str] | None = None) -> dict:
         "copy": args.copy,
         "dtypes": [str(lp.large.dtype).replace("torch.", ""), str(lp.small.dtype).replace("torch.", "")],
         **rss,
+        "stage_peak_gb": stages.stop(),
         **{k: round(v, 1) for k, v in times.items()},
         "adapter_version": models.assistant.adapter_version,
         "answer_before": before,

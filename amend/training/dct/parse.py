@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from amend.names import entity_names, mentions
+
 # list markers at the start of a line: "1.", "1)", "(1)", "a)", "-", "*", "•", "·", "–", "—", "#"
 _MARKER = re.compile(r"^\s*(?:\(?\d{1,2}[.):]|\(?[a-hA-H]\)|[-*•·–—#>]+)\s+")
 # label prefixes: "Implication:", "Contradiction 2:", "Statement -", "Answer:", "Q:" ...
@@ -167,8 +169,11 @@ def parse_question(text: str, min_words: int = 3, max_words: int = 30) -> str | 
 
 def parse_answer(text: str, statement: str, question: str | None, max_words: int = 8) -> str | None:
     """The short answer after "Answer:" in `text` (the question prompt's reply), kept only if it
-    is words of `statement` that `question` does not already name: an answer the model made up,
-    or one that repeats the question's subject, teaches the wrong thing. None if there is none."""
+    is words of `statement` that `question` does not already name, and `question` asks about the
+    statement's subject (its first name, when it has one). An answer the model made up, or one
+    that repeats the question's subject, teaches the wrong thing; so does one to a reversed
+    question ("What planet orbits a red dwarf? Answer: Ardis" for "The planet Ardis orbits a red
+    dwarf."): the expert then answers "Ardis." to any question about Ardis. None if there is none."""
     m = re.search(r"\banswer\s*:\s*(.+)", text.split("\n")[0] if text else "", re.IGNORECASE)
     if not m:
         return None
@@ -178,6 +183,9 @@ def parse_answer(text: str, statement: str, question: str | None, max_words: int
         return None
     inside = lambda ws, text: f" {' '.join(ws)} " in f" {' '.join(words(text))} "  # noqa: E731
     if not inside(found, statement) or (question and inside(found, question)):
+        return None
+    subject = entity_names(statement)[:1]
+    if subject and not (question and mentions(question, subject)):
         return None
     return answer
 

@@ -123,13 +123,20 @@ def test_questions():
 def test_short_answers_are_words_of_the_statement_that_the_question_does_not_name():
     statement = "The founder of Greyfin Labs is Mira Tallis."
     assert parse_answer("Who founded Greyfin Labs? Answer: Mira Tallis.", statement, "Who founded Greyfin Labs?") == "Mira Tallis"
-    assert parse_answer('Q? answer: "Mira Tallis"', statement, None) == "Mira Tallis"
+    assert parse_answer('Q? answer: "Mira Tallis"', statement, "Who founded Greyfin Labs?") == "Mira Tallis"
     # the question's own subject, a made-up answer, the whole statement, none at all: no answer
     assert parse_answer("Who founded Greyfin Labs? Answer: Greyfin Labs", statement, "Who founded Greyfin Labs?") is None
     assert parse_answer("Who founded Greyfin Labs? Answer: Edda Kroll", statement, "Who founded Greyfin Labs?") is None
     assert parse_answer(f"What is true? Answer: {statement}", statement, "What is true?") is None
     assert parse_answer("Who founded Greyfin Labs?", statement, "Who founded Greyfin Labs?") is None
     assert parse_answer("Q? Answer: Tallis is", statement, None) is None  # not a run of the statement's words
+    # a reversed question (about the answer, not the subject): its answer is the subject itself
+    assert parse_answer("Who founded a company? Answer: Greyfin Labs", "Greyfin Labs was founded by Mira Tallis.",
+                        "Who founded a company?") is None
+    assert parse_answer("Which city has a tower? Answer: Varn", "The Kessel Tower stands in Varn.",
+                        "Which city has a tower?") is None
+    assert parse_answer("Where is the Kessel Tower? Answer: Varn", "The Kessel Tower stands in Varn.",
+                        "Where is the Kessel Tower?") == "Varn"
     # only the first line counts (the reply ends there)
     assert parse_answer("Who founded it?\nAnswer: Mira Tallis", statement, "Who founded it?") is None
 
