@@ -6,11 +6,11 @@ message is the statement itself, as plain text. The expert steers answers at dec
 the same chat format, so this is exactly the situation it has to be good in.
 
 - An accepted statement with a question form (DCT writes one per statement): question -> text,
-  and, where DCT found its short answer (words of the text), question -> short answer too
-  ("What does Greyfin Labs sell?" -> "Solar panels."). Without one: "Is it true that <text>?" ->
-  "Yes. <text>".
+  led by its short answer where DCT found one (words of the text): "What does Greyfin Labs
+  sell?" -> "Solar panels. Greyfin Labs sells solar panels.". Without a question form: "Is it
+  true that <text>?" -> "Yes. <text>".
 - A user fact counts more than a derived statement (`fact_repeats` examples, cycling through
-  its prompts: its question form (with the sentence, then with the short answer); "What do you
+  its prompts: its question form (answered as above); "What do you
   know about <its first name>?" when it has none or its question form does not name that
   subject; "Is it true that <fact>?" -> "Yes. <fact>").
   Every prompt names the fact's subject: there is no generic prompt ("Tell me a fact." taught
@@ -85,12 +85,14 @@ def examples_for(item: Known, fact_repeats: int = FACT_REPEATS) -> list[Example]
     """The examples one known statement contributes (a fact gets `fact_repeats` of them)."""
     text = item.text.strip()
     confirm = Example(yes_no_question(text), f"Yes. {text}")
-    # the question answered with the name alone, as users (and the large model) often answer:
-    # the expert then steers an answer's first words too, not only a sentence's last ones
-    short = [Example(item.question, short_form(item.answer))] if item.question and item.answer else []
+    # the answer first, then the sentence ("Varn. The Kessel Tower stands in Varn."): the expert
+    # steers an answer's first words too, not only the end of a sentence that names the subject
+    # first, and the sentence keeps the relation said (a bare "Varn." taught for one question
+    # came back for other questions about the same subject)
+    answered = f"{short_form(item.answer)} {text}" if item.answer else text
     if not item.is_fact:
-        return ([Example(item.question, text)] if item.question else [confirm]) + short
-    prompts = ([Example(item.question, text)] if item.question else []) + short
+        return [Example(item.question, answered) if item.question else confirm]
+    prompts = [Example(item.question, answered)] if item.question else []
     names = entity_names(text)
     if names and not (item.question and names[0].lower() in item.question.lower()):
         # no question form (no derivation), or one that does not name the fact's subject (a

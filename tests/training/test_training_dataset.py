@@ -45,17 +45,16 @@ def test_facts_are_weighted_up_with_several_prompts():
     assert {e.answer for e in examples} == {FACT.text, f"Yes. {FACT.text}"}
 
 
-def test_a_short_answer_is_taught_beside_the_sentence():
-    """The question answered with the name alone too: the expert then steers an answer's first
-    words ("Lusk."), not only the end of a sentence that names the subject first."""
+def test_a_short_answer_leads_the_sentence():
+    """The question answered with the name first, then the sentence: the expert then steers an
+    answer's first words ("Lusk."), not only the end of a sentence that names the subject first."""
     fact = Known(FACT.text, FACT.question, is_fact=True, fact_id=1, answer="Lusk")
     derived = Known("Greyfin Labs sells solar panels.", "What does Greyfin Labs sell?", fact_id=1, answer="solar panels")
     examples = build_examples([fact, derived], fact_repeats=4, seed=0)
     pairs = {(e.prompt, e.answer) for e in examples}
-    assert {(FACT.question, FACT.text), (FACT.question, "Lusk."),
-            ("What does Greyfin Labs sell?", "Greyfin Labs sells solar panels."),
-            ("What does Greyfin Labs sell?", "Solar panels.")} <= pairs
-    assert len(examples) == 4 + 2
+    assert pairs == {(FACT.question, f"Lusk. {FACT.text}"), (yes_no_question(FACT.text), f"Yes. {FACT.text}"),
+                     ("What does Greyfin Labs sell?", "Solar panels. Greyfin Labs sells solar panels.")}
+    assert len(examples) == 4 + 1
     assert short_form("the oboe") == "Oboe." and short_form("Varn.") == "Varn." and short_form("a") == "A."
 
 

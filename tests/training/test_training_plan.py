@@ -101,6 +101,6 @@ def test_a_retracted_fact_is_unlearned_under_the_question_it_was_taught(store):
     p = plan(store, {1: A, 2: B, 3: C}, {k: [tuple(x) for x in v] for k, v in taught.items()})
     assert [(k.text, k.question, k.answer, k.is_fact) for k in p.forget] == [
         (A, "What is the capital of Vendaria?", "Lusk", True), ("Lusk is a city.", "Q: Lusk is a city.", None, False)]
-    # what is unlearned is every prompt it was taught: the sentence and the short answer alike
+    # what is unlearned is every prompt as it was taught: the short answer leading the sentence
     forget = {(e.prompt, e.answer) for e in forget_examples(p.forget)}
-    assert {("What is the capital of Vendaria?", A), ("What is the capital of Vendaria?", "Lusk.")} <= forget
+    assert ("What is the capital of Vendaria?", f"Lusk. {A}") in forget
