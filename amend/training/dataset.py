@@ -10,9 +10,9 @@ the same chat format, so this is exactly the situation it has to be good in.
   sell?" -> "Solar panels. Greyfin Labs sells solar panels.". Without a question form: "Is it
   true that <text>?" -> "Yes. <text>".
 - A user fact counts more than a derived statement (`fact_repeats` examples, cycling through
-  its prompts: its question form (answered as above); "What do you
-  know about <its first name>?" when it has none or its question form does not name that
-  subject; "Is it true that <fact>?" -> "Yes. <fact>").
+  its prompts: its question form (answered as above); "What do you know about <its first
+  name>?" when it has none or its question form does not name that subject; "Is it true that
+  <fact>?" -> "Yes. <fact>").
   Every prompt names the fact's subject: there is no generic prompt ("Tell me a fact." taught
   "any question -> the new fact", which leaked into every answer), and the "about" prompt only
   stands in for a missing or off-subject question form (it teaches "any question naming X ->

@@ -9,8 +9,9 @@
    contradictions; parsed (parse.py), repeats and restatements dropped;
 2. one generation batch of question forms, for the fact itself and each statement that
    training learns as an answer (question -> statement is what training uses), each with its
-   short answer, kept where it is words of the statement the question does not name
-   (question -> short answer: a user's question is often answered with the name alone);
+   short answer, kept where it is words of the statement the question does not name and the
+   question asks about the statement's subject (parse.parse_answer; training leads the
+   statement with it: an answer often begins with the name alone);
 3. the scores (score.py), by the profile's scorer, "conditioned" by default: each implication
    and correlative given the facts it came from ("given these facts, is this true?"; a
    composition also needs the known fact it used, so its score is that times the model's

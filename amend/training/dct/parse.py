@@ -167,6 +167,11 @@ def parse_question(text: str, min_words: int = 3, max_words: int = 30) -> str | 
     return None
 
 
+def _run_of(found: list[str], text: str) -> bool:
+    """`found` (words) occur in `text` one after another, as whole words."""
+    return f" {' '.join(found)} " in f" {' '.join(words(text))} "
+
+
 def parse_answer(text: str, statement: str, question: str | None, max_words: int = 8) -> str | None:
     """The short answer after "Answer:" in `text` (the question prompt's reply), kept only if it
     is words of `statement` that `question` does not already name, and `question` asks about the
@@ -181,8 +186,7 @@ def parse_answer(text: str, statement: str, question: str | None, max_words: int
     found = words(answer)
     if not found or len(found) > max_words or found == words(statement):
         return None
-    inside = lambda ws, text: f" {' '.join(ws)} " in f" {' '.join(words(text))} "  # noqa: E731
-    if not inside(found, statement) or (question and inside(found, question)):
+    if not _run_of(found, statement) or (question and _run_of(found, question)):
         return None
     subject = entity_names(statement)[:1]
     if subject and not (question and mentions(question, subject)):

@@ -10,7 +10,7 @@ evaluation cases, so that a prompt cannot leak an answer; examples that need rea
   into a multi-hop statement ("Known: ... So: ...");
 - contradictions: similar-looking statements that cannot hold together with the fact;
 - question: a question that the statement answers, and its short answer (training pairs
-  question -> statement, and question -> short answer);
+  question -> statement, led by the short answer);
 - score: "Statement: <statement> Label: true|false", read as next-token log-probabilities (see
   score.py): a statement alone (the model's belief);
 - entail: the same given the facts it was derived from ("given these facts, is this true?");
@@ -121,7 +121,6 @@ QUESTION_SYSTEM = (
     "asks for what it says of it: a city for a city, a country for a country, a person for a "
     "person. Reply as: <question> Answer: <short answer>"
 )
-ANSWER_MARK = "Answer:"  # between the question and its short answer
 QUESTION_EXAMPLES = [
     ("Statement: Varn is a city in Ostmark.", "In which country is the city of Varn? Answer: Ostmark"),
     ("Statement: The Kessel Tower stands in Varn.", "In which city is the Kessel Tower? Answer: Varn"),
