@@ -29,6 +29,7 @@ Prompt = Any  # a question (str), chat messages [{"role", "content"}], or token 
 class DecodeOptions:
     alpha: float = 1.0  # expert strength: large + alpha*(expert - base); 0 = large model alone
     steer_below: float = 1.0  # steer only where the large model's top token is below this probability (1: all)
+    plausible: float = 0.0  # where steered, pick only tokens the expert gives this fraction of its top token's probability (0: off)
     max_new_tokens: int = 256  # answer length limit in tokens
     temperature: float = 0.0  # 0 = greedy; applied after combining
     top_p: float = 1.0  # nucleus sampling mass after combining; 1 = off
@@ -39,7 +40,7 @@ class DecodeOptions:
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> DecodeOptions:
-        base = cls(alpha=settings.alpha, max_new_tokens=settings.max_new_tokens,
+        base = cls(alpha=settings.alpha, plausible=settings.plausible, max_new_tokens=settings.max_new_tokens,
                    temperature=settings.temperature, top_p=settings.top_p, seed=settings.seed)
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -136,7 +137,8 @@ class ProxyDecoder:
 
     def step(self, alpha: float | None = None) -> ProxyStep:
         """A fresh decoding run (KV caches) for callers that pick tokens themselves."""
-        return ProxyStep(self.models, self.options.alpha if alpha is None else alpha, steer_below=self.options.steer_below)
+        return ProxyStep(self.models, self.options.alpha if alpha is None else alpha,
+                         steer_below=self.options.steer_below, plausible=self.options.plausible)
 
     # --- generation ---
     def generate(self, prompt: Prompt, options: DecodeOptions | None = None,
@@ -170,7 +172,7 @@ class ProxyDecoder:
         loops: Counter[tuple[int, ...]] = Counter()
         seen = ids if o.repetition_penalty != 1.0 else None
         with torch.inference_mode():
-            run = ProxyStep(self.models, o.alpha, caches, o.steer_below)
+            run = ProxyStep(self.models, o.alpha, caches, o.steer_below, o.plausible)
             logits = run.start(ids)
         g.prompt_tokens, g.reused_tokens = int(ids.shape[1]), min(run.reused.values())
         for i in range(o.max_new_tokens):

@@ -64,6 +64,24 @@ def strength(large: Any, alpha: float, below: float) -> Any:
     return alpha * (top < below).float()
 
 
+def plausible_only(combined: Any, expert: Any, floor: float, steered: Any = True) -> Any:
+    """`combined` with every token the expert itself finds implausible set to -inf: those below
+    `floor` times the probability of the expert's top token (the "adaptive plausibility
+    constraint" of contrastive decoding, Li et al. 2023). The difference `expert - base` is
+    large for every token near what the expert learned, and the large model's prior then picks a
+    real word among them ("Korea" for a taught "Kell"); the expert's own distribution says which
+    of them it means. Only at `steered` positions (a bool column, or True: all)."""
+    import math
+
+    import torch
+
+    if floor <= 0.0:
+        return combined
+    expert = torch.log_softmax(expert.float(), dim=-1)
+    cut = expert.amax(dim=-1, keepdim=True) + math.log(floor)
+    return combined.masked_fill((expert < cut) & steered, float("-inf"))
+
+
 def token_count(tokenizer: Any) -> int | None:
     """How many ids the tokenizer can produce (None without a tokenizer)."""
     if tokenizer is None:
@@ -230,10 +248,11 @@ class ProxyStep:
     """
 
     def __init__(self, models: ProxyModels, alpha: float, caches: CacheSet | None = None,
-                 steer_below: float = 1.0) -> None:
+                 steer_below: float = 1.0, plausible: float = 0.0) -> None:
         self.m = models
         self.alpha = float(alpha)
         self.steer_below = float(steer_below)  # see `strength`
+        self.plausible = float(plausible)  # see `plausible_only` (0: off; decoding only, not scoring)
         self.proxy = models.peft is not None and self.alpha != 0.0
         self.vocab = models.vocab
         self.fold = self.proxy and models.foldable
@@ -269,8 +288,28 @@ class ProxyStep:
         return self.rows
 
     def _combined(self, rows: Any, large: Any) -> Any:
-        """float32 (keep, vocab): large + alpha*(expert - base); `large` None: the base row is it."""
-        return steer(self.m, rows[0].float(), rows[1].float(), large, self.alpha, self.steer_below, self.fold, self.vocab)
+        """float32 (keep, vocab): large + alpha*(expert - base); `large` None: the base row is it.
+        With `plausible`, only the tokens the expert finds plausible where it steers."""
+        combined = steer(self.m, rows[0].float(), rows[1].float(), large, self.alpha, self.steer_below,
+                         self.fold, self.vocab)
+        if self.plausible <= 0.0:
+            return combined
+        expert = rows[0]
+        if self.fold:  # hidden states: the expert's own logits need the output layer
+            head = self.m.small.get_output_embeddings()
+            expert = head(expert.to(head.weight.dtype))
+        steered = True
+        if self.steer_below < 1.0:  # where the large model is sure it is not steered: its choice stands
+            reference = large if large is not None else self._base_logits(rows[1])
+            steered = strength(reference, 1.0, self.steer_below) > 0
+        return plausible_only(combined, expert[..., : self.vocab], self.plausible, steered)
+
+    def _base_logits(self, base: Any) -> Any:
+        """The base row's logits (the large model's, in a shared profile) from its hidden state or logits."""
+        if not self.fold:
+            return base[..., : self.vocab]
+        head = self.m.small.get_output_embeddings()
+        return head(base.to(head.weight.dtype))[..., : self.vocab]
 
     def _forward(self, large_ids: Any, small_ids: Any, keep: int) -> Any:
         import torch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import pytest
@@ -299,3 +300,42 @@ def test_steer_below_steers_only_where_the_large_model_hesitates(tiny, random_ad
                 stepped += float(torch.log_softmax(run.feed(x), -1)[t])
                 x = torch.tensor([[t]])
         assert batched[0] == pytest.approx(stepped, abs=1e-3)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_plausible_keeps_only_tokens_the_expert_finds_plausible(tiny, random_adapter, pair, shared):
+    """With `plausible`, a steered step keeps the proxy's logits for the tokens the expert gives
+    at least that fraction of its top probability and -inf for the rest; off (0) it is the proxy."""
+    from amend.assistant.proxy import plausible_only
+
+    loaded, adapter = (tiny, random_adapter) if shared else pair
+    with ProxyDecoder(loaded, adapter) as d:
+        ids = d.encode(QUESTION)
+        full, kept = d.step(1.5), d.step(1.5)
+        with torch.inference_mode():
+            f = full.feed(ids)
+            _, expert, _ = full.parts()
+            lp = torch.log_softmax(expert[-1], -1)
+            top = lp.topk(11).values
+            floor = float(torch.exp((top[9] + top[10]) / 2 - top[0]))  # the expert's top 10 tokens pass
+            kept.plausible = floor
+            k = kept.feed(ids)
+        allowed = lp >= lp.max() + math.log(floor)
+        assert int(allowed.sum()) == 10
+        assert torch.equal(torch.isfinite(k), allowed)
+        assert torch.allclose(k[allowed], f[allowed], atol=1e-4)
+        assert torch.equal(plausible_only(f, expert[-1], 0.0), f)  # 0: off
+        d.options.plausible = floor  # greedy generation: its first token is one of them
+        out = d.generate(QUESTION, max_new_tokens=1, temperature=0.0)
+        out.result()
+        assert out.token_ids[0] == int(k.argmax()) and allowed[out.token_ids[0]]
+
+
+def test_plausible_leaves_unsteered_tokens_alone(tiny, random_adapter):
+    """Where the large model is sure (steer_below) nothing is masked: its own choice stands."""
+    with ProxyDecoder(tiny, random_adapter) as d:
+        ids = d.encode(QUESTION)
+        alone, gated = d.step(0.0), d.step(1.5)
+        gated.steer_below, gated.plausible = 0.0, 0.5  # steer nowhere
+        with torch.inference_mode():
+            assert torch.allclose(gated.feed(ids), alone.feed(ids), atol=1e-3)
