@@ -172,13 +172,27 @@ def _run_of(found: list[str], text: str) -> bool:
     return f" {' '.join(found)} " in f" {' '.join(words(text))} "
 
 
+_INDEFINITE = {"a", "an"}
+
+
+def _a_kind(found: list[str], statement: str) -> bool:
+    """`found` is an indefinite noun phrase of `statement` ("a book" in "Quiet Algebra is a
+    book."): it says what kind of thing the subject is, not which one."""
+    if found[0] in _INDEFINITE:
+        return True
+    said = f" {' '.join(words(statement))} "
+    return any(f" {article} {' '.join(found)} " in said for article in _INDEFINITE)
+
+
 def parse_answer(text: str, statement: str, question: str | None, max_words: int = 8) -> str | None:
     """The short answer after "Answer:" in `text` (the question prompt's reply), kept only if it
     is words of `statement` that `question` does not already name, and `question` asks about the
     statement's subject (its first name, when it has one). An answer the model made up, or one
     that repeats the question's subject, teaches the wrong thing; so does one to a reversed
     question ("What planet orbits a red dwarf? Answer: Ardis" for "The planet Ardis orbits a red
-    dwarf."): the expert then answers "Ardis." to any question about Ardis. None if there is none."""
+    dwarf."): the expert then answers "Ardis." to any question about Ardis. So does an answer that
+    only names a kind ("Book." for "Quiet Algebra is a book."): the expert learned to answer
+    "Book." to "Who wrote Quiet Algebra?". None if there is none."""
     m = re.search(r"\banswer\s*:\s*(.+)", text.split("\n")[0] if text else "", re.IGNORECASE)
     if not m:
         return None
@@ -186,7 +200,7 @@ def parse_answer(text: str, statement: str, question: str | None, max_words: int
     found = words(answer)
     if not found or len(found) > max_words or found == words(statement):
         return None
-    if not _run_of(found, statement) or (question and _run_of(found, question)):
+    if not _run_of(found, statement) or (question and _run_of(found, question)) or _a_kind(found, statement):
         return None
     subject = entity_names(statement)[:1]
     if subject and not (question and mentions(question, subject)):

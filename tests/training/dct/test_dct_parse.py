@@ -137,6 +137,12 @@ def test_short_answers_are_words_of_the_statement_that_the_question_does_not_nam
                         "Which city has a tower?") is None
     assert parse_answer("Where is the Kessel Tower? Answer: Varn", "The Kessel Tower stands in Varn.",
                         "Where is the Kessel Tower?") == "Varn"
+    # a kind, not which one: "Book." would answer every question about Quiet Algebra
+    for answer in ("Book", "a book", "An opera"):
+        assert parse_answer(f"What is Quiet Algebra? Answer: {answer}", "Quiet Algebra is a book, an opera.",
+                            "What is Quiet Algebra?") is None
+    assert parse_answer("What is Quiet Algebra? Answer: the book", "Quiet Algebra is the book of Ada Moss.",
+                        "What is Quiet Algebra?") == "the book"
     # only the first line counts (the reply ends there)
     assert parse_answer("Who founded it?\nAnswer: Mira Tallis", statement, "Who founded it?") is None
 
