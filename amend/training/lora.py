@@ -13,12 +13,13 @@ The loss of a step has two parts (retain.py says why):
 
     loss = CE(expert, the answers to learn) + retain_weight * KL(base || expert on retain questions)
 
-The retain rows ride in the same forward as the rows to learn; their target is the base model's
-whole next-token distribution at each position of the retain answer, from a forward without
-gradient with the adapter switched off (`disable_adapter`), the same small model either way. Seeded: the LoRA init and the batch
-order depend only on the seed. Trains where the model lives (CUDA when the profile was loaded
+The target of a retain row is the base model's whole next-token distribution at each position of
+its answer, from a forward without gradient with the adapter switched off (`disable_adapter`),
+the same small model either way. A step's rows go through in chunks (`micro_batch`) whose
+gradients add up to the step's (`_backward`): the memory of one chunk, the gradient of the
+step. Seeded: the LoRA init and the batch order depend only on the seed. Trains where the model lives (CUDA when the profile was loaded
 there, else CPU). The chat template's common start (the system turn) is run once per step and
-the batch only on the rest, which saves about a fifth of each step (see `_loss`).
+the batch only on the rest, which saves about a fifth of each step (see `_run`).
 
 A plain loop rather than transformers.Trainer: a few dozen steps on a few hundred short
 examples, where the Trainer's checkpointing, logging and accelerate set-up cost more time than
@@ -56,6 +57,7 @@ class TrainConfig:
     seed: int
     retain_weight: float  # weight of the KL term on retain rows
     retain_batch: int  # retain rows per step (cycling through them)
+    micro_batch: int  # rows per forward and backward within a step (0: all learn rows, then all retain rows)
     max_steps: int = 0  # stop after this many steps (0: no limit; the pipeline sets a budget)
     max_length: int = 160  # tokens per example (prompt + answer)
 
@@ -66,7 +68,7 @@ class TrainConfig:
             "targets": tuple(t.strip() for t in s.lora_targets.split(",") if t.strip()),
             "learning_rate": s.learning_rate, "epochs": s.epochs, "batch_size": s.batch_size,
             "target_loss": s.target_loss, "seed": s.seed, "retain_weight": s.retain_weight,
-            "retain_batch": s.retain_batch, **overrides,
+            "retain_batch": s.retain_batch, "micro_batch": s.micro_batch, **overrides,
         })
 
 
@@ -160,30 +162,54 @@ def _answer_logits(model, tensors: dict, prefix, mask, plain: bool):
     return _run(model, tensors, prefix, head=True)[:, :-1][mask].float()
 
 
-def _loss(model, tensors: dict, prefix, retain_rows: int, retain_weight: float, plain: bool | None = None):
-    """(loss to minimise, cross-entropy on the rows to learn, KL on the last `retain_rows` rows)."""
+def _chunk_loss(model, tensors: dict, prefix, retain: bool, plain: bool | None = None):
+    """(summed loss, positions) of one chunk of rows: the cross-entropy of the rows to learn, or
+    with `retain` the KL(base || expert) of retain rows, summed over their answer positions."""
     import torch
 
     plain = plain_head(model) if plain is None else plain
     n = 0 if prefix is None else prefix.shape[1]
     targets = tensors["labels"][:, n + 1:]
     mask = targets != IGNORE  # the positions that predict an answer token
-    logits = _answer_logits(model, tensors, prefix, mask, plain)  # (K, vocab), row-major over the batch
-    row_of = mask.nonzero()[:, 0]
-    learn = tensors["labels"].shape[0] - retain_rows
-    ce = kl = None
-    if learn > 0:
-        ce = torch.nn.functional.cross_entropy(logits[row_of < learn], targets[mask][row_of < learn])
-    if retain_rows:
-        rows = {k: v[learn:] for k, v in tensors.items()}
-        whole = torch.cat([mask.new_zeros((retain_rows, n)), mask[learn:]], dim=1)  # from position 0: no prefix
-        with torch.no_grad(), model.disable_adapter():  # the same small model, adapter off: the base
-            base = _answer_logits(model, rows, None, whole, plain)
-        log_base = torch.log_softmax(base, dim=-1)
-        log_expert = torch.log_softmax(logits[row_of >= learn], dim=-1)
-        kl = torch.nn.functional.kl_div(log_expert, log_base, log_target=True, reduction="batchmean")
-    loss = (ce if ce is not None else 0.0) + (retain_weight * kl if kl is not None else 0.0)
-    return loss, ce, kl
+    logits = _answer_logits(model, tensors, prefix, mask, plain)  # (K, vocab), row-major over the chunk
+    if not retain:
+        return torch.nn.functional.cross_entropy(logits, targets[mask], reduction="sum"), int(mask.sum())
+    whole = torch.cat([mask.new_zeros((mask.shape[0], n)), mask], dim=1)  # from position 0: no prefix
+    with torch.no_grad(), model.disable_adapter():  # the same small model, adapter off: the base
+        base = _answer_logits(model, tensors, None, whole, plain)
+    kl = torch.nn.functional.kl_div(torch.log_softmax(logits, dim=-1), torch.log_softmax(base, dim=-1),
+                                    log_target=True, reduction="sum")
+    return kl, int(mask.sum())
+
+
+def _positions(rows: Sequence[Encoded]) -> int:
+    """Answer positions of `rows` (the tokens a loss is computed on)."""
+    return sum(sum(label != IGNORE for label in e.labels[1:]) for e in rows)
+
+
+def _backward(model, learn: list[Encoded], keep: list[Encoded], prefix, cfg: TrainConfig, pad_id: int,
+              device) -> tuple[float, float | None]:
+    """Accumulate one step's gradient; returns (cross-entropy, KL or None) of the step:
+
+        loss = mean CE over the answer tokens to learn + retain_weight * mean KL over retain positions
+
+    The rows go through in chunks of at most `cfg.micro_batch` (learn and retain rows apart):
+    each chunk's summed loss, divided by the step's position count, is backpropagated at once,
+    so the gradient is the whole step's while only one chunk's activations are held (their
+    float32 logits over a 151,936-token vocabulary are most of an update's memory)."""
+    import torch
+
+    size = cfg.micro_batch if cfg.micro_batch > 0 else max(len(learn), len(keep), 1)
+    totals = {False: _positions(learn), True: _positions(keep)}
+    sums = {False: 0.0, True: 0.0}
+    for rows, retain in [(learn, False), (keep, True)]:
+        weight = (cfg.retain_weight if retain else 1.0) / max(totals[retain], 1)
+        for c in range(0, len(rows), size):
+            tensors = {k: torch.tensor(v, device=device) for k, v in collate(rows[c:c + size], pad_id).items()}
+            loss, _ = _chunk_loss(model, tensors, prefix, retain)
+            (loss * weight).backward()
+            sums[retain] += float(loss.detach())
+    return sums[False] / max(totals[False], 1), (sums[True] / max(totals[True], 1) if keep else None)
 
 
 def _has_adapters(model) -> bool:
@@ -281,15 +307,13 @@ def train_lora(
                 rows = [encoded[i] for i in order[b:b + cfg.batch_size]]
                 keep = [retained[(next_retain + j) % len(retained)] for j in range(min(cfg.retain_batch, len(retained)))]
                 next_retain += len(keep)
-                tensors = {k: torch.tensor(v, device=device) for k, v in collate(rows + keep, pad_id).items()}
-                loss, ce, kl = _loss(peft_model, tensors, prefix, len(keep), cfg.retain_weight)
-                loss.backward()
+                ce, kl = _backward(peft_model, rows, keep, prefix, cfg, pad_id, device)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                losses.append(float(ce.detach()))
+                losses.append(ce)
                 if kl is not None:
-                    kls.append(float(kl.detach()))
+                    kls.append(kl)
                 if on_step:
                     elapsed = time.perf_counter() - start
                     on_step(StepReport(step, total, epoch, losses[-1], elapsed / step * (total - step),

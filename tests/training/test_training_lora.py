@@ -168,31 +168,73 @@ def _scores(tiny, folder):
 
 @pytest.mark.parametrize("with_prefix", [False, True])
 def test_the_output_layer_on_answer_positions_only_gives_the_same_loss_and_gradient(tiny, with_prefix):
-    """`_loss` runs the output layer on the answer positions only (the memory of an update);
-    the loss, its parts and the LoRA gradient are those of the model's full logits."""
+    """`_chunk_loss` runs the output layer on the answer positions only (the memory of an update);
+    the losses and the LoRA gradient are those of the model's full logits."""
     import torch
-    from peft import LoraConfig, get_peft_model
 
-    from amend.training.dataset import collate, encode
-    from amend.training.lora import PREFIX_MIN, _loss, _shared_prefix
+    from amend.training.dataset import collate
+    from amend.training.lora import _chunk_loss
 
-    torch.manual_seed(0)
-    rows = [encode(tiny.tokenizer, e) for e in build_examples(KNOWN, REFUTED, seed=0)[:3] + RETAIN[:2]]
-    tensors = {k: torch.tensor(v) for k, v in collate(rows, tiny.tokenizer.pad_token_id or 0).items()}
-    shared = _shared_prefix(rows)
-    prefix = torch.tensor([rows[0].input_ids[:shared]]) if with_prefix else None
-    assert not with_prefix or shared >= PREFIX_MIN
-    model = get_peft_model(tiny.small, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    rows, prefix = _rows(tiny, with_prefix)
+    model = _lora(tiny)
     try:
         got = {}
         for plain in (True, False):
             model.zero_grad(set_to_none=True)
-            loss, ce, kl = _loss(model, tensors, prefix, 2, 1.0, plain=plain)
-            loss.backward()
-            grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
-            got[plain] = (float(loss.detach()), float(ce.detach()), float(kl.detach()), grads)
-        (l1, c1, k1, g1), (l2, c2, k2, g2) = got[True], got[False]
-        assert (l1, c1, k1) == pytest.approx((l2, c2, k2), rel=1e-4, abs=1e-5) and k1 > 0
+            parts = []
+            for chunk, retain in ((rows[:3], False), (rows[3:], True)):
+                tensors = {k: torch.tensor(v) for k, v in collate(chunk, tiny.tokenizer.pad_token_id or 0).items()}
+                loss, positions = _chunk_loss(model, tensors, prefix, retain, plain=plain)
+                (loss / positions).backward()
+                parts.append(float(loss.detach()))
+            got[plain] = (parts, [p.grad.clone() for p in model.parameters() if p.requires_grad])
+        (p1, g1), (p2, g2) = got[True], got[False]
+        assert p1 == pytest.approx(p2, rel=1e-4, abs=1e-5) and p1[1] > 0
         assert all(torch.allclose(a, b, rtol=1e-3, atol=1e-6) for a, b in zip(g1, g2))
     finally:
         model.unload()
+
+
+def test_micro_batches_give_the_step_s_loss_and_gradient(tiny):
+    """A step in chunks of one row has the loss and gradient of the step in one chunk per kind."""
+    import torch
+
+    from amend.training.lora import _backward
+
+    rows, prefix = _rows(tiny, True)
+    model = _lora(tiny)
+    try:
+        got = {}
+        for micro in (0, 1):
+            model.zero_grad(set_to_none=True)
+            cfg = TrainConfig.from_settings(Settings(), retain_weight=0.5, micro_batch=micro)
+            ce, kl = _backward(model, rows[:3], rows[3:], prefix, cfg, tiny.tokenizer.pad_token_id or 0, "cpu")
+            got[micro] = (ce, kl, [p.grad.clone() for p in model.parameters() if p.requires_grad])
+        (c0, k0, g0), (c1, k1, g1) = got[0], got[1]
+        assert (c0, k0) == pytest.approx((c1, k1), rel=1e-4) and k0 > 0
+        # float rounding only: measured at most 4.4e-4 of each gradient's largest entry
+        assert all(float((a - b).abs().max()) <= 2e-3 * float(a.abs().max()) for a, b in zip(g0, g1))
+    finally:
+        model.unload()
+
+
+def _rows(tiny, with_prefix: bool):
+    """Three rows to learn and two retain rows, encoded; the shared prefix (or None)."""
+    import torch
+
+    from amend.training.dataset import encode
+    from amend.training.lora import PREFIX_MIN, _shared_prefix
+
+    rows = [encode(tiny.tokenizer, e) for e in build_examples(KNOWN, REFUTED, seed=0)[:3] + RETAIN[:2]]
+    shared = _shared_prefix(rows)
+    assert not with_prefix or shared >= PREFIX_MIN
+    return rows, (torch.tensor([rows[0].input_ids[:shared]]) if with_prefix else None)
+
+
+def _lora(tiny):
+    """tiny's small model with a random (non-zero) LoRA on two projections."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    return get_peft_model(tiny.small, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
