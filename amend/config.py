@@ -56,7 +56,7 @@ class Settings:
     # --- answering (proxy-tuning) ---
     alpha: float = 1.0  # expert strength: large + alpha*(expert - base); 0 = large model alone
     context_steer_below: float = 0.6  # with facts in the prompt, steer only tokens where the large model's top choice is below this probability (1: every token)
-    plausible: float = 0.0  # where the expert steers, pick only tokens it gives at least this fraction of its top token's probability (0: off)
+    plausible: float = 0.1  # where the expert steers, pick only tokens it gives at least this fraction of its top token's probability (0: off); docs/RESULTS.md
     max_new_tokens: int = 256  # answer length limit in tokens
     temperature: float = 0.0  # 0 = greedy; applied after the logits are combined
     top_p: float = 1.0  # nucleus sampling mass, after combining; 1 = off
@@ -81,6 +81,7 @@ class Settings:
     learning_rate: float = 2e-3  # AdamW learning rate (high: an update gets few steps)
     epochs: int = 3  # passes over the training set at most (fewer if the loss gets low first)
     batch_size: int = 4  # training examples per step
+    fact_first: bool = True  # teach a new or edited fact as given first (its adapter active in seconds), then what follows from it
     steps_per_fact: int = 12  # step budget of an update: this many per fact it changes (0: epochs only); docs/RESULTS.md
     max_update_steps: int = 0  # at most this many steps in one update, whatever steps_per_fact gives (0: no cap)
     target_loss: float = 0.05  # stop early once the mean epoch loss is below this

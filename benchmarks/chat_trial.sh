@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# The chat trial of docs/SCOPE.md, scripted in tmux (140x50): in `amend chat --profile tiny` with an
-# empty home, ask about France and Halvorsen Motors, teach "The CEO of Halvorsen Motors is Petra
-# Lind." with ctrl+n, wait until the chat says the new adapter is active, ask both again.
-# Writes the screens to OUT (default /tmp/amend-chat-trial): 1-before.txt, 2-after.txt, all.txt.
-#   bash benchmarks/chat_trial.sh [OUT]      (with amend installed; tmux needed)
+# The chat trial of docs/SCOPE.md, scripted in tmux (140x50): in `amend chat` with an empty home,
+# ask about France and Halvorsen Motors, teach "The CEO of Halvorsen Motors is Petra Lind." with
+# ctrl+n, wait until the chat says the new adapter is active, ask both again.
+# Writes the screens to OUT (default /tmp/amend-chat-trial): 1-before.txt, 2-after.txt, all.txt,
+# and time.txt: `/usr/bin/time -v` of the whole chat process ("Maximum resident set size": the
+# TUI's peak memory with an update in the middle, docs/DECODING.md).
+#   bash benchmarks/chat_trial.sh [OUT] [PROFILE]   (with amend installed; tmux, /usr/bin/time;
+#                                                   PROFILE default tiny)
 set -u
 out=${1:-/tmp/amend-chat-trial}
-mkdir -p "$out"; rm -rf "$out/home"
-export AMEND_HOME="$out"/home AMEND_PROFILE=tiny
+profile=${2:-tiny}
+mkdir -p "$out"; rm -rf "$out/home" "$out/time.txt"
+export AMEND_HOME="$out"/home AMEND_PROFILE=$profile
 tmux kill-session -t trial 2>/dev/null
-tmux new-session -d -s trial -x 140 -y 50 "amend chat --profile tiny"
+tmux new-session -d -s trial -x 140 -y 50 "/usr/bin/time -v -o $out/time.txt amend chat --profile $profile"
 count() { tmux capture-pane -p -S - -t trial | grep -c "$1"; }
 wait_for() {  # wait_for TEXT MIN_COUNT SECONDS
   for i in $(seq 1 $3); do [ "$(count "$1")" -ge "$2" ] && return 0; sleep 1; done
@@ -31,6 +35,8 @@ ask "Who is the CEO of Halvorsen Motors?"
 ask "What is the capital of France?"
 tmux capture-pane -p -t trial > "$out"/2-after.txt
 tmux capture-pane -p -S - -t trial > "$out"/all.txt
-tmux send-keys -t trial C-q; sleep 3
+tmux send-keys -t trial C-q
+for i in $(seq 1 30); do [ -s "$out/time.txt" ] && break; sleep 1; done
 tmux kill-session -t trial 2>/dev/null
+grep "Maximum resident" "$out/time.txt" 2>/dev/null
 echo finished

@@ -45,8 +45,10 @@ def open_temp_store(settings: Settings, folder: Path, facts: Sequence[str]) -> T
     from amend.store import DuplicateFact, open_store
     from amend.store.facts import add_fact
 
-    # database_url cleared: never the user's own (possibly PostgreSQL) database
-    s = dataclasses.replace(settings, home=folder, database_url="")
+    # database_url cleared: never the user's own (possibly PostgreSQL) database. fact_first off:
+    # in a fresh store the second phase retrains from the base model, so the first would add
+    # time and change nothing that is scored
+    s = dataclasses.replace(settings, home=folder, database_url="", fact_first=False)
     store = open_store(s)
     added = 0
     with store.session() as session:

@@ -5,6 +5,10 @@ Given claimed update jobs (several pending jobs fold into one training run):
 1. **supersede**: a new or edited fact that contradicts an older active fact (its embedding
    neighbours, judged by the model: p(contradiction) > 0.6) supersedes it, unless the job says
    keep_both. The job message names what was superseded.
+1b. **the facts first** (settings.fact_first): when facts need deriving, they are first trained
+   as given, without statements, and that adapter is published at once: answers use a new fact
+   within seconds, its consequences follow with the next adapter (the jobs stay open between).
+   Phase two then trains the whole plan (below) on top of it.
 2. **derive + score + settle** (DCT): for each new or edited fact, statements it implies alone,
    with its related facts and with what the model knows, and contradictions; each scored given
    its parents and saved (save_derivation). A fact already derived since its last change is not
@@ -43,14 +47,14 @@ from amend.store.schema import Fact, TrainingRun
 from amend.training import adapters as folders
 from amend.training.dataset import build_examples, forget_examples, retain_examples
 from amend.training.lora import StepReport, TrainConfig, TrainResult, train_lora
-from amend.training.plan import Plan, make_plan
+from amend.training.plan import Plan, facts_only, make_plan
 
 # neighbours less similar than this are not judged (facts that clash are about the same thing;
 # each judgement is two forwards of the scorer model, seconds with the large one on a CPU)
 SUPERSEDE_MIN_SIMILARITY = 0.4
 DERIVE_CHANGES = ("add", "edit", "restore", "import")  # changes whose facts need (re)deriving
 # the share of the overall progress at which each stage starts
-STAGE_START = {"supersede": 0.0, "derive": 0.02, "train": 0.4, "save": 0.95}
+STAGE_START = {"supersede": 0.0, "teach": 0.02, "derive": 0.1, "train": 0.4, "save": 0.95}
 
 
 class Cancelled(Exception):
@@ -61,7 +65,7 @@ class Cancelled(Exception):
 class Progress:
     """What an update reports as it goes (to the progress bar and the job rows)."""
 
-    stage: str  # supersede | derive | score | train | save
+    stage: str  # supersede | teach | published | derive | score | train | save (teach, published: facts first)
     progress: float  # 0-1 over the whole update
     message: str = ""
     step: int | None = None  # training step done / planned
@@ -83,6 +87,8 @@ class UpdateResult:
     train: TrainResult | None = None
     timings: dict[str, float] = field(default_factory=dict)  # derive, score, settle, train, save seconds
     message: str = ""
+    first_version: int | None = None  # the facts-first adapter published before deriving (fact_first)
+    first_active_s: float | None = None  # seconds from the start of the update until it was active
 
 
 def _payloads(store, job_ids: list[int]) -> tuple[dict[int, str], bool]:
@@ -108,6 +114,8 @@ class Update:
         self.profile = lp.profile.name
         self.on_progress, self.derive_enabled, self.before_commit = on_progress, derive, before_commit
         self.result = UpdateResult(job_ids=self.job_ids, mode="none")
+        self.started = time.perf_counter()
+        self.first_folder: Path | None = None  # the facts-first adapter, phase two continues from it
 
     # --- reporting ---
     def report(self, p: Progress) -> None:
@@ -249,7 +257,7 @@ class Update:
 
         return retain_examples(retain_set(facts, s.retain_neighbours, s.retain_sample, embed, seed=s.seed))
 
-    def train(self, plan: Plan, resume_from: Path | None) -> tuple[Path, TrainResult]:
+    def train(self, plan: Plan, resume_from: Path | None, stage: str = "train") -> tuple[Path, TrainResult]:
         s = self.settings
         new_examples = build_examples(plan.known, plan.refuted, seed=s.seed)
         # what the adapter must give up: its prompts, trained toward the base model like the
@@ -277,14 +285,15 @@ class Update:
             cfg.max_steps = min(cfg.max_steps, max(learn, unlearn))
             cfg.target_loss, cfg.epochs = 0.0, cfg.max_steps
         staged = folders.staging_dir(s, self.profile)
-        start, span = STAGE_START["train"], STAGE_START["save"] - STAGE_START["train"]
+        start = STAGE_START[stage]
+        span = (STAGE_START["save"] if stage == "train" else STAGE_START["derive"]) - start
 
         def on_step(r: StepReport) -> None:
-            self.report(Progress("train", start + span * r.step / max(r.total, 1), step=r.step, total=r.total,
+            self.report(Progress(stage, start + span * r.step / max(r.total, 1), step=r.step, total=r.total,
                                  loss=r.loss, eta_s=r.eta_s))
 
         try:
-            self.stage("train", f"{plan.mode}: {sum(not e.retain for e in examples)} examples, "
+            self.stage(stage, f"{plan.mode}: {sum(not e.retain for e in examples)} examples, "
                                 f"{sum(e.retain for e in examples)} retain questions ({len(forget)} to unlearn)")
             result = train_lora(self.lp.small, self.lp.tokenizer, examples, staged, cfg,
                                 resume_from=resume_from, on_step=on_step, isolate=self.isolate)
@@ -308,36 +317,67 @@ class Update:
             taught = folders.taught_statements(adapter)
             resume = folders.active_folder(session, self.profile)
         if self.derive_enabled:
+            if s.fact_first and self.needs_any_derivation(changes, covered or {}):
+                with self.store.session(write=False) as session:
+                    first = make_plan(session, self.profile, covered if resume is not None else None, taught)
+                if first.mode not in ("none", "off"):
+                    self.teach_facts_first(facts_only(first), resume)
             self.derive(changes, covered or {})
         with self.store.session(write=False) as session:
             plan = make_plan(session, self.profile, covered if resume is not None else None, taught)
         r.mode, r.facts = plan.mode, sorted(plan.now)
         if plan.mode in ("none", "off"):
             return self._finish_without_training(plan.mode)
+        return self._recorded(plan, lambda run_id: self._train_and_publish(run_id, plan, self.first_folder or resume))
 
+    def _recorded(self, plan: Plan, work: Callable[[int], UpdateResult]) -> UpdateResult:
+        """`work(training run id)` with its TrainingRun row, marked failed if it raises."""
         with self.store.session() as session:
             run = TrainingRun(job_id=self.job_ids[0], profile=self.profile, status="running", mode=plan.mode)
             session.add(run)
             session.flush()
             run_id = run.id
         try:
-            return self._train_and_publish(run_id, plan, resume)
+            return work(run_id)
         except BaseException:
             with self.store.session() as session:
                 session.get(TrainingRun, run_id).status = "failed"
             raise
 
-    def _train_and_publish(self, run_id: int, plan: Plan, resume: Path | None) -> UpdateResult:
+    def needs_any_derivation(self, changes: dict[int, str], covered: dict[int, str]) -> bool:
+        """Whether `derive` will derive something (the same test it makes)."""
+        with self.store.session(write=False) as session:
+            return any((changes.get(f.id) in DERIVE_CHANGES or f.id not in covered) and self.needs_derivation(session, f)
+                       for f in active_facts(session))
+
+    def teach_facts_first(self, plan: Plan, resume: Path | None) -> None:
+        """Phase one: the facts as given, trained and published before anything is derived; the
+        jobs stay open and report that their consequences come next (the module docstring)."""
+        r = self.result
+        published = self._recorded(plan, lambda run_id: self._train_and_publish(run_id, plan, resume, finish=False))
+        self.first_folder = Path(published.path)
+        r.first_version, r.first_active_s = published.version, round(time.perf_counter() - self.started, 3)
+        r.timings["first_train"], r.timings["first_save"] = r.timings.pop("train"), r.timings.pop("save")
+        r.train, r.version, r.path = None, None, None
+        # a caller that answers meanwhile (the chat) takes the new adapter up on this stage
+        self.report(Progress("published", STAGE_START["derive"], r.message))
+
+    def _train_and_publish(self, run_id: int, plan: Plan, resume: Path | None, finish: bool = True) -> UpdateResult:
+        """Train `plan` (from `resume` unless it is a full retrain) and publish the adapter; with
+        `finish`, the jobs finish in the same transaction, else they only report it (phase one)."""
         r, mode, now = self.result, plan.mode, plan.now
         t = time.perf_counter()
-        staged, result = self.train(plan, resume if mode != "full" else None)
+        staged, result = self.train(plan, resume if mode != "full" else None, "train" if finish else "teach")
         r.train, r.timings["train"] = result, round(time.perf_counter() - t, 3)
 
-        self.stage("save", "writing the adapter")
+        if finish:
+            self.stage("save", "writing the adapter")
         t = time.perf_counter()
         metrics = result.metrics() | {"mode": mode, "jobs": self.job_ids}
         summary = (f"{mode} update: trained on {len(now)} fact(s), {result.steps} steps, loss {result.final_loss:.3f}"
                    + self._superseded_message())
+        if not finish:
+            summary = f"the facts as given ({result.steps} steps); deriving what follows from them next"
 
         def in_transaction(session, path: Path) -> None:
             run = session.get(TrainingRun, run_id)
@@ -346,8 +386,9 @@ class Update:
             r.message = f"adapter {path.name} active: {summary}"
             for j in self.job_ids:
                 report(session, j, message=r.message)
-                finish_job(session, j)
-            if self.before_commit:
+                if finish:
+                    finish_job(session, j)
+            if self.before_commit and finish:
                 self.before_commit(path)
 
         published = folders.publish(self.store, self.settings, self.profile, staged, self.lp.profile.small.key, now,

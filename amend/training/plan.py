@@ -134,6 +134,13 @@ def make_plan(session, profile: str, covered: dict[int, str] | None,
                 _taught_now(known + replay_pool))
 
 
+def facts_only(plan: Plan) -> Plan:
+    """`plan` without the derived statements to learn and the refuted ones: the facts as given
+    (the first phase of an update, before derivation; pipeline.py). Replay and unlearning stay."""
+    known = [k for k in plan.known if k.is_fact]
+    return Plan(plan.mode, known, [], plan.replay_pool, plan.forget, plan.now, _taught_now(known + plan.replay_pool))
+
+
 def _full(session, profile: str, facts: list[Fact], now: dict[int, str]) -> Plan:
     known, refuted = known_items(session, facts, profile)
     return Plan("full", known, refuted, now=now, statements=_taught_now(known))

@@ -115,7 +115,7 @@ class AmendApp(App):
         self.adapter_version: int | None = None
         self.models_ready = threading.Event()  # set once loading ended (well or not)
         self.load_error: str | None = None
-        self.model_lock = threading.Lock()  # one assistant job at a time (an answer, a reload)
+        self.model_lock = services.model_lock  # one assistant job at a time (an answer, a reload)
         self._seen_superseded: set[int] = set()
         self._external_job = False  # the panel shows a job another process runs
         self._answerer_version: object = None  # the adapter version the assistant has loaded (or RETRY)

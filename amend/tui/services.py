@@ -12,6 +12,7 @@ the app a scripted answerer instead, so widget tests need no model.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -71,4 +72,6 @@ class Services:
     load_answerer: Callable[[LoadProgress], Answerer]  # called in a worker thread
     updater: Updater  # called in a worker thread
     profile: str = ""  # profile name shown in the status line
+    # one assistant job at a time: an answer, or taking up a new adapter (the app's and the updater's)
+    model_lock: threading.Lock = field(default_factory=threading.Lock)
     extra: dict = field(default_factory=dict)  # free room for tests

@@ -14,7 +14,11 @@ trainer uses the same loaded models. What an update does with them:
   the weights, and nothing the assistant decodes with changes while answers stream.
 
 Taking up a new adapter changes the assistant's module tree, so it is not done while an update
-runs (`ChatModels.structure`): the app tries again once the update has ended.
+works on the models (`ChatModels.structure`): the app tries again once the update has ended.
+The one exception is the update's own facts-first adapter (amend.training.pipeline, stage
+"published"): the trainer takes it up itself between the two phases, when it uses no model,
+after any answer in progress (`Services.model_lock`), so the chat answers with a new fact
+while its consequences are still being derived.
 """
 
 from __future__ import annotations
@@ -76,15 +80,19 @@ class ChatAnswerer:
 class Trainer:
     """Runs the pending update jobs with the training worker, on the assistant's models."""
 
-    def __init__(self, settings: Settings, store: Store, models: ChatModels | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store, models: ChatModels | None = None,
+                 model_lock: threading.Lock | None = None) -> None:
         self.settings, self.store = settings, store
         self.models = models or ChatModels(settings)
+        self.model_lock = model_lock or threading.Lock()  # the app's: held while an answer streams
         self._lock = threading.Lock()
 
     def __call__(self, report: UpdateReport) -> str | None:
         from amend.training.worker import run_pending
 
         def on_progress(p) -> None:  # amend.training.pipeline.Progress
+            if p.stage == "published":
+                self.take_up()
             report(UpdateProgress(**vars(p)))
 
         with self._lock, self.models.structure, ExitStack() as stack:
@@ -96,6 +104,18 @@ class Trainer:
             results = run_pending(self.settings, self.settings.profile, on_progress, lp=lp, store=self.store,
                                   isolate=True)
         return "; ".join(r.message for r in results if r.message) or None
+
+
+    def take_up(self) -> None:
+        """Between an update's two phases (this thread holds `structure` and uses no model): the
+        assistant takes up the facts-first adapter, after the answer in progress."""
+        if self.models.assistant is None:
+            return
+        with self.model_lock:
+            try:
+                self.models.assistant.reload()
+            except Exception:  # noqa: BLE001 - the assistant keeps its adapter; the app retries after the update
+                pass
 
 
 def base_view(assistant):
@@ -111,10 +131,12 @@ def real_services(settings: Settings) -> Services:
     """The real assistant and training worker for `settings.profile`, sharing one set of models."""
     store = open_store(settings)
     models = ChatModels(settings)
+    model_lock = threading.Lock()
     return Services(
         settings=settings,
         store=store,
         load_answerer=lambda progress: ChatAnswerer(models.get(progress), models.structure),
-        updater=Trainer(settings, store, models),
+        updater=Trainer(settings, store, models, model_lock),
         profile=settings.profile,
+        model_lock=model_lock,
     )

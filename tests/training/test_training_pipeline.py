@@ -219,7 +219,8 @@ def test_update_derives_supersedes_and_retrains_from_the_base(tiny, fast, monkey
     monkeypatch.setattr(judge, "judge_line", lambda key, fn: -1.0)
     old = add(store, FACT)
     [first] = run_pending(settings, lp=tiny, store=store)
-    assert (first.mode, first.version, first.derived > 0) == ("full", 1, True)
+    # v1: the fact as given (fact_first); v2: with what was derived from it
+    assert (first.mode, first.first_version, first.version, first.derived > 0) == ("full", 1, 2, True)
     assert set(first.timings) >= {"derive", "score", "train", "save"}
     with store.session(write=False) as session:
         derived = accepted_statements(session, fact_ids=[old], profile="tiny")
@@ -252,3 +253,49 @@ def test_an_import_derives_its_facts_in_shared_batches_with_one_eta(tiny, fast, 
     with store.session(write=False) as session:
         assert all(statements_for(session, f) for f in facts)
     assert result.derived > 0 and result.mode == "full"
+
+
+def test_facts_first_a_new_fact_is_active_before_its_consequences(tiny, fast):
+    """fact_first: the new fact alone is trained and published (stage "published") before
+    anything is derived, with its job still open; the update then derives and publishes the
+    adapter that also teaches the consequences, on top of the first, and finishes the job."""
+    from amend.store.derived import statements_for
+
+    settings, store = fast
+    add(store, OTHER)
+    update(settings, store, tiny)  # v1 covers OTHER
+    fid = add(store, FACT)
+    seen = {}
+
+    def on_progress(p) -> None:
+        seen.setdefault(p.stage, len(seen))
+        if p.stage == "published":
+            with store.session(write=False) as session:
+                adapter = active_adapter(session, "tiny")
+                seen["first"] = (adapter.version, folders.covered_facts(adapter),
+                                 folders.taught_statements(adapter).get(fid, []), statements_for(session, fid),
+                                 get_job(session, max(j.id for j in _jobs(session))).status)
+            seen["first_scores"] = scores(tiny, store)
+
+    [result] = run_pending(settings, lp=tiny, store=store, on_progress=on_progress)
+    assert seen["teach"] < seen["published"] < seen["derive"] < seen["train"]
+    version, covered, taught, derived, status = seen["first"]
+    assert version == 2 and covered == {1: OTHER, fid: FACT} and status == "running"
+    assert not derived and all(text == FACT for text, _q, _a in taught)  # nothing derived yet
+    assert ranks_first(seen["first_scores"])  # the fact answers already
+    assert (result.mode, result.first_version, result.version) == ("incremental", 2, 3)
+    assert result.first_active_s is not None and result.derived > 0
+    assert {"first_train", "first_save", "derive", "train", "save"} <= set(result.timings)
+    with store.session(write=False) as session:
+        final = active_adapter(session, "tiny")
+        assert final.version == 3 and get_job(session, result.job_ids[0]).status == "done"
+        assert any(text != FACT for text, _q, _a in folders.taught_statements(final).get(fid, []))
+        assert final.metrics["continued_from"].endswith("v2")  # on top of the first
+
+
+def _jobs(session):
+    from sqlalchemy import select
+
+    from amend.store.schema import Job
+
+    return session.scalars(select(Job)).all()
