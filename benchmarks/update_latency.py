@@ -8,8 +8,10 @@ ones after the first) are added and learned first, without derivation and in at 
 SETUP_STEPS training steps: what they taught is beside the point, the timed updates only need a
 store and an adapter that cover them. Then the timed part: add "The capital of Vendaria is
 Lusk." and run the update in the foreground, as `amend facts add` does; then retract it and run
-that update. Prints JSON: seconds for derive, score, train and save, the total from add to
-active (models already loaded, as in the TUI or `amend worker`), the model loading time that a
+that update. Prints JSON: seconds for derive, score, train and save, `fact_active_s` (from add
+to the facts-first adapter active: answers use the fact from then on; settings.fact_first, None
+when off or with --no-derive), `total_s` (from add to the last adapter active, the fact's
+consequences taught too; models already loaded, as in the TUI or `amend worker`), the model loading time that a
 one-shot `amend facts add` adds on top, steps and seconds per step, whether the fact was learned
 (the expert ranks "Lusk" above the distractors after the question, which the base model does
 not), and for the retraction `retract_total_s`, its mode, steps, and whether the fact was
@@ -101,8 +103,15 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         with store.session() as session:
             change(session)
-        [result] = run_pending(settings, lp=lp, store=store, derive=derive)
+
+        def on_progress(p) -> None:  # the facts-first adapter is active (settings.fact_first)
+            if p.stage == "published":
+                first.append(round(time.perf_counter() - t0, 3))
+
+        first: list[float] = []
+        [result] = run_pending(settings, lp=lp, store=store, derive=derive, on_progress=on_progress)
         total = time.perf_counter() - t0
+        timings.append(first[0] if first else None)
         with store.session(write=False) as session:
             adapter = active_adapter(session, lp.profile.name)
             assert adapter is not None and adapter.version == result.version
@@ -114,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return result, total, first, scores
 
     added: list[int] = []
+    timings: list[float | None] = []  # per timed update: seconds until the facts-first adapter was active
     result, total, learned, scores = timed_update(lambda session: added.append(add_fact(session, FACT)[0].id))
     retracted, retract_total, still_first, retract_scores = timed_update(lambda session: retract_fact(session, added[0]))
     tr, rt = result.train, retracted.train
@@ -121,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "profile": lp.profile.name, "device": lp.device, "derive": derive, "mode": result.mode,
         "derive_s": result.timings.get("derive", 0.0), "score_s": result.timings.get("score", 0.0),
         "train_s": result.timings.get("train"), "save_s": result.timings.get("save"),
+        "fact_first": settings.fact_first, "fact_active_s": timings[0], "first_train_s": result.timings.get("first_train"),
         "total_s": round(total, 3), "load_s": round(load_s, 3), "total_with_load_s": round(total + load_s, 3),
         "steps": tr.steps if tr else 0, "step_s": round(tr.step_seconds, 3) if tr else None,
         "examples": tr.examples if tr else 0, "final_loss": round(tr.final_loss, 4) if tr else None,
