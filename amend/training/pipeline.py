@@ -267,7 +267,10 @@ class Update:
         # about what changed, and the old knowledge gets a reminder, not a retraining
         replay = min(s.replay, max(1, (len(new_examples) + len(forget)) // 2)) if plan.mode != "full" else 0
         examples = build_examples(plan.known, plan.refuted, plan.replay_pool, replay, seed=s.seed)
-        examples += forget + self.retain([k.text for k in plan.known + plan.forget if k.is_fact])
+        # the facts-first adapter ("teach") has no retain rows: it lives until the second phase
+        # publishes (a minute or so), the scope gate keeps unrelated questions from it meanwhile,
+        # and without them its steps cost half as much
+        examples += forget + (self.retain([k.text for k in plan.known + plan.forget if k.is_fact]) if stage == "train" else [])
         cfg = TrainConfig.from_settings(s)
         # the facts this update changes: new, edited and gone ones, or every fact in a full retrain
         changed = sum(1 for k in plan.known + plan.forget if k.is_fact)
