@@ -47,6 +47,7 @@ def test_an_update_trains_on_the_assistants_models_while_answers_stream(tiny, se
 
     monkeypatch.setattr(amend.models.load, "load_profile", no_second_load)
     settings.max_new_tokens, settings.steps_per_fact, settings.epochs = 8, 2, 1
+    settings.fact_first = False  # one adapter at the end (the facts-first one: the next test)
     store = open_store(settings)
     models = ChatModels(settings)
     models.assistant = Assistant(settings, tiny, store)
@@ -72,4 +73,41 @@ def test_an_update_trains_on_the_assistants_models_while_answers_stream(tiny, se
     assert answerer.reload() is True and models.assistant.adapter_version == 1
     models.assistant.close()
     assert not any("lora" in n for n, _ in tiny.large.named_modules())
+    store.dispose()
+
+
+@pytest.mark.slow
+def test_the_chat_takes_up_the_facts_first_adapter_while_the_update_goes_on(tiny, settings):
+    """fact_first: between the update's phases the trainer gives the assistant the adapter that
+    teaches the new fact (after any answer: it waits for the app's model lock); the final one
+    is the app's to take up after the update, as before."""
+    import threading
+
+    from amend.assistant import Assistant
+    from amend.store.facts import add_fact
+    from amend.tui.wiring import ChatModels
+
+    settings.max_new_tokens, settings.steps_per_fact, settings.epochs = 8, 2, 1
+    store = open_store(settings)
+    models = ChatModels(settings)
+    models.assistant = Assistant(settings, tiny, store)
+    with store.session() as s:
+        add_fact(s, "The capital of Vendaria is Lusk.")
+    lock = threading.Lock()
+    seen = []
+
+    def report(p) -> None:
+        seen.append((p.stage, models.assistant.adapter_version))
+
+    with lock:  # an answer streams: the trainer's take-up waits for it
+        trainer = threading.Thread(target=lambda: seen.append(Trainer(settings, store, models, lock)(report)))
+        trainer.start()
+        trainer.join(timeout=60)
+        assert trainer.is_alive() and ("published", 1) not in seen
+    trainer.join()
+    stages = [stage for stage, _ in seen[:-1]]
+    assert ("published", 1) in seen and stages.index("published") < stages.index("derive")
+    assert all(version is None for stage, version in seen[: stages.index("published")])
+    assert "adapter v2 active" in seen[-1] and models.assistant.adapter_version == 1
+    models.assistant.close()
     store.dispose()
