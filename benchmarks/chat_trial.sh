@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The chat trial of docs/SCOPE.md, scripted in tmux (140x50): in `amend chat` with an empty home,
 # ask about France and Halvorsen Motors, teach "The CEO of Halvorsen Motors is Petra Lind." with
-# ctrl+n, wait until the chat says the new adapter is active, ask both again.
-# Writes the screens to OUT (default /tmp/amend-chat-trial): 1-before.txt, 2-after.txt, all.txt,
+# ctrl+n, wait until the chat says the new adapter is active (the facts-first one), ask both
+# again; wait for the update's second adapter and ask once more.
+# Writes the screens to OUT (default /tmp/amend-chat-trial): 1-before.txt, 2-after.txt,
+# 3-consequences.txt, all.txt,
 # and time.txt: `/usr/bin/time -v` of the whole chat process ("Maximum resident set size": the
 # TUI's peak memory with an update in the middle, docs/DECODING.md).
 #   bash benchmarks/chat_trial.sh [OUT] [PROFILE]   (with amend installed; tmux, /usr/bin/time;
@@ -34,6 +36,11 @@ sleep 3
 ask "Who is the CEO of Halvorsen Motors?"
 ask "What is the capital of France?"
 tmux capture-pane -p -t trial > "$out"/2-after.txt
+# the facts-first adapter (v1) came first: wait for the one with the fact's consequences (v2)
+wait_for "adapter v2 is active" 1 900
+sleep 3
+ask "Who is the CEO of Halvorsen Motors?"
+tmux capture-pane -p -t trial > "$out"/3-consequences.txt
 tmux capture-pane -p -S - -t trial > "$out"/all.txt
 tmux send-keys -t trial C-q
 for i in $(seq 1 30); do [ -s "$out/time.txt" ] && break; sleep 1; done

@@ -33,7 +33,7 @@ FACT = "The capital of Vendaria is Lusk."
 
 
 def peak_rss_gb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)  # kilobytes on Linux
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, 2)  # KiB on Linux; GB = 10^9 bytes, as weights_gb
 
 
 class StageRss:
