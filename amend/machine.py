@@ -9,8 +9,9 @@ sleeps, so that the next parallel region starts at once. On a machine where anot
 keeps a core busy, the spinning threads and that program take turns on the cores, and every
 parallel region waits for the thread that was descheduled: docs/DECODING.md measured the large
 model alone falling from 19 to 2.9 tokens/s on 2 cores beside other work. With
-`OMP_WAIT_POLICY=PASSIVE` idle threads sleep at once, which costs a little on an idle machine
-and keeps about a fair share on a busy one (measured in docs/DECODING.md). OpenMP reads the
+`OMP_WAIT_POLICY=PASSIVE` idle threads sleep at once, which costs on an idle machine (every small
+operation pays a wake-up: a LoRA step in chunks of 2 rows took twice as long, docs/TRAINING.md)
+and keeps about a fair share on a busy one, where spinning threads collapse (docs/DECODING.md). OpenMP reads the
 variable when the library loads, i.e. at `import torch`, so it is set here, in the environment,
 only if the user has not tuned the waiting themselves (OMP_WAIT_POLICY, GOMP_SPINCOUNT or
 KMP_BLOCKTIME set: their values win) and torch is not loaded yet.
