@@ -30,6 +30,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # tiny learns a fact in 4 steps; the default (12) is what qwen-coder's 0.5B expert needs
     # (docs/RESULTS.md), and would triple every test update's training
     monkeypatch.setenv("AMEND_STEPS_PER_FACT", "4")
+    # one forward and backward per kind of row: chunks only save memory, which tiny does not need,
+    # and on a CPU they cost time (docs/TRAINING.md); test_micro_batches_give_the_step_s_loss_and_gradient
+    # checks that chunks give the same step
+    monkeypatch.setenv("AMEND_MICRO_BATCH", "0")
     random.seed(0)
     return home
 
