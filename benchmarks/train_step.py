@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for micro in (int(m) for m in args.micro.split(",")):
         child = subprocess.run([sys.executable, __file__, "--profile", args.profile, "--steps", str(args.steps),
-                                "--one", str(micro)], capture_output=True, text=True, env=os.environ)
+                                "--one", str(micro)], capture_output=True, text=True)
         if child.returncode != 0:
             sys.exit(f"train_step.py: micro_batch {micro} failed: {child.stderr.strip().splitlines()[-1:]}")
         runs.append(json.loads(child.stdout.strip().splitlines()[-1]))

@@ -105,7 +105,6 @@ class Trainer:
                                   isolate=True)
         return "; ".join(r.message for r in results if r.message) or None
 
-
     def take_up(self) -> None:
         """Between an update's two phases (this thread holds `structure` and uses no model): the
         assistant takes up the facts-first adapter, after the answer in progress."""
