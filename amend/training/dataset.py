@@ -7,8 +7,9 @@ the same chat format, so this is exactly the situation it has to be good in.
 
 - An accepted statement with a question form (DCT writes one per statement): question -> text,
   led by its short answer where DCT found one (words of the text): "What does Greyfin Labs
-  sell?" -> "Solar panels. Greyfin Labs sells solar panels.". Without a question form: "Is it
-  true that <text>?" -> "Yes. <text>".
+  sell?" -> "Solar panels. Greyfin Labs sells solar panels.". Without a question form, or with
+  one that names the statement's subject but no short answer (the sentence would only restate
+  the subject, `_restates`): "Is it true that <text>?" -> "Yes. <text>".
 - A user fact counts more than a derived statement (`fact_repeats` examples, cycling through
   its prompts: its question form (answered as above); "What do you know about <its first
   name>?" when it has none or its question form does not name that subject; "Is it true that
@@ -36,7 +37,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from amend.names import entity_names
+from amend.names import entity_names, mentions
 from amend.training.dct.parse import fallback_question as yes_no_question
 
 IGNORE = -100  # label for tokens that carry no loss (the prompt, the padding)
@@ -91,7 +92,7 @@ def examples_for(item: Known, fact_repeats: int = FACT_REPEATS) -> list[Example]
     # came back for other questions about the same subject)
     answered = f"{short_form(item.answer)} {text}" if item.answer else text
     if not item.is_fact:
-        return [Example(item.question, answered) if item.question else confirm]
+        return [Example(item.question, answered) if item.question and not _restates(item) else confirm]
     prompts = [Example(item.question, answered)] if item.question else []
     names = entity_names(text)
     if names and not (item.question and names[0].lower() in item.question.lower()):
@@ -100,6 +101,18 @@ def examples_for(item: Known, fact_repeats: int = FACT_REPEATS) -> list[Example]
         prompts.append(Example(f"What do you know about {names[0]}?", text))
     prompts.append(confirm)
     return [prompts[i % len(prompts)] for i in range(max(1, fact_repeats))]
+
+
+def _restates(item: Known) -> bool:
+    """A derived statement without a short answer whose question names its subject: taught as
+    the answer to that question, it opens by restating the subject instead of answering ("What is
+    The Salt King?" -> "The Salt King is a work of art."), and the expert learned to open every
+    answer about that subject so ("Who composed The Salt King?" -> "The Salt King is a work of
+    art."), crowding out the fact's answer. It is taught in its yes/no form instead. A reversed
+    question keeps its form: there the subject is the answer and leads the sentence ("Who wrote
+    The Salt King?" -> "Jonah Strand wrote The Salt King.")."""
+    subject = entity_names(item.text)[:1]
+    return not item.answer and bool(subject) and bool(mentions(item.question or "", subject))
 
 
 def negative_for(item: Refuted) -> Example:

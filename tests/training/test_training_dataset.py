@@ -19,7 +19,7 @@ from amend.training.dataset import (
 from amend.training.retain import RetainQuestion, pool, retain_set
 
 FACT = Known("The capital of Vendaria is Lusk.", "What is the capital of Vendaria?", is_fact=True, fact_id=1)
-STATEMENT = Known("Lusk is a city in Vendaria.", "Which country is Lusk in?", fact_id=1)
+STATEMENT = Known("Lusk is a city in Vendaria.", "Which country is Lusk in?", fact_id=1, answer="Vendaria")
 BARE = Known("Vendaria has a capital.", None, fact_id=1)
 REFUTED = Refuted("The capital of Vendaria is Paris.", FACT.text, 1)
 
@@ -32,10 +32,22 @@ def tokenizer(tiny):
 def test_statements_become_question_answer_pairs():
     examples = build_examples([STATEMENT, BARE], seed=0)
     assert sorted(examples, key=lambda e: e.prompt) == sorted(
-        [Example("Which country is Lusk in?", STATEMENT.text),
+        [Example("Which country is Lusk in?", f"Vendaria. {STATEMENT.text}"),
          Example("Is it true that Vendaria has a capital?", f"Yes. {BARE.text}")],
         key=lambda e: e.prompt,
     )
+
+
+def test_a_statement_that_would_only_restate_its_subject_is_taught_as_yes_no():
+    """No short answer and a question that names the statement's subject: as that question's
+    answer the sentence only restates the subject ("What is The Salt King?" -> "The Salt King is
+    a work of art."), and the expert learned to open every answer about it so. A reversed
+    question, whose answer is the subject leading the sentence, keeps its form."""
+    kind = Known("The Salt King is a work of art.", "What is the Salt King?", fact_id=2)
+    reversed_ = Known("Jonah Strand wrote The Salt King.", "Who wrote The Salt King?", fact_id=2)
+    pairs = {(e.prompt, e.answer) for e in build_examples([kind, reversed_], seed=0)}
+    assert pairs == {("Is it true that the Salt King is a work of art?", f"Yes. {kind.text}"),
+                     ("Who wrote The Salt King?", reversed_.text)}
 
 
 def test_facts_are_weighted_up_with_several_prompts():
@@ -136,9 +148,9 @@ def test_what_a_gone_fact_taught_becomes_retain_rows_along_its_old_answers():
     from amend.training.dataset import forget_examples
 
     gone = [Known("The capital of Vendaria is Lusk.", "What is the capital of Vendaria?", True, 1),
-            Known("Lusk is in Vendaria.", "Which country is Lusk in?", False, 1)]
+            Known("Lusk is in Vendaria.", "Which country is Lusk in?", False, 1, "Vendaria")]
     rows = forget_examples(gone)
     assert rows and all(r.retain for r in rows)
     assert {r.prompt for r in rows} == {"What is the capital of Vendaria?", "Is it true that the capital of Vendaria is Lusk?",
                                         "Which country is Lusk in?"}
-    assert [r for r in rows if r.prompt == "Which country is Lusk in?"][0].answer == "Lusk is in Vendaria."
+    assert [r for r in rows if r.prompt == "Which country is Lusk in?"][0].answer == "Vendaria. Lusk is in Vendaria."
