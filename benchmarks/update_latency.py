@@ -63,7 +63,7 @@ def ranks_first(model, tokenizer, device) -> tuple[bool, dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     ap.add_argument("--profile", default="tiny")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: the device setting)")
     ap.add_argument("--home", default=None, help="AMEND_HOME to use (default: a fresh temporary one)")
