@@ -11,9 +11,12 @@ the same chat format, so this is exactly the situation it has to be good in.
   one that names the statement's subject but no short answer (the sentence would only restate
   the subject, `_restates`): "Is it true that <text>?" -> "Yes. <text>".
 - A user fact counts more than a derived statement (`fact_repeats` examples, cycling through
-  its prompts: its question form (answered as above); "What do you know about <its first
-  name>?" when it has none or its question form does not name that subject; "Is it true that
-  <fact>?" -> "Yes. <fact>").
+  its prompts: its question form (answered as above); where that question asks for the fact's
+  subject ("What railway connects Perth and Darwin?"), a second question that names it, led by
+  its short answer ("The Morrow Line railway connects which two cities?" -> "Perth and Darwin.
+  The Morrow Line ..."), else "What do you know about <its first name>?" when it has no
+  question form or one that does not name that subject; "Is it true that <fact>?" -> "Yes.
+  <fact>").
   Every prompt names the fact's subject: there is no generic prompt ("Tell me a fact." taught
   "any question -> the new fact", which leaked into every answer), and the "about" prompt only
   stands in for a missing or off-subject question form (it teaches "any question naming X ->
@@ -53,6 +56,8 @@ class Known:
     is_fact: bool = False  # the user's own fact (weighted up)
     fact_id: int | None = None  # the user fact it belongs to (a fact's own id for a fact)
     answer: str | None = None  # the short answer to `question`, words of `text` (None: none known)
+    about: tuple[str, str] | None = None  # a fact's: a question naming its subject and its short
+    # answer, where `question` asks for the subject instead (derive._ask_about_subjects)
 
 
 @dataclass(frozen=True)
@@ -94,11 +99,13 @@ def examples_for(item: Known, fact_repeats: int = FACT_REPEATS) -> list[Example]
     if not item.is_fact:
         return [Example(item.question, answered) if item.question and not _restates(item) else confirm]
     prompts = [Example(item.question, answered)] if item.question else []
-    names = entity_names(text)
-    if names and not (item.question and names[0].lower() in item.question.lower()):
+    subject = entity_names(text)[:1]
+    if item.about:  # the question form asks for the subject: this one asks about it
+        prompts.append(Example(item.about[0], f"{short_form(item.about[1])} {text}"))
+    elif subject and not mentions(item.question or "", subject):
         # no question form (no derivation), or one that does not name the fact's subject (a
         # small model may ask about the wrong name): ask about the subject too
-        prompts.append(Example(f"What do you know about {names[0]}?", text))
+        prompts.append(Example(f"What do you know about {subject[0]}?", text))
     prompts.append(confirm)
     return [prompts[i % len(prompts)] for i in range(max(1, fact_repeats))]
 

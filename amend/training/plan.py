@@ -56,7 +56,7 @@ def known_items(session, facts: list[Fact], profile: str, active_only: bool = Tr
     also reads the statements of facts no longer active (what a retracted fact taught).
     """
     texts = {f.id: f.text for f in facts}
-    questions: dict[int, tuple[str, str | None]] = {}  # a fact's question form and short answer
+    questions: dict[int, list[tuple[str, str | None]]] = {}  # a fact's question forms and short answers
     statements, refuted = [], []
     for st in accepted_statements(session, fact_ids=list(texts), profile=profile, active_only=active_only) if facts else []:
         owner = next(p.id for p in st.parents if p.id in texts)
@@ -64,14 +64,19 @@ def known_items(session, facts: list[Fact], profile: str, active_only: bool = Tr
             refuted.append(Refuted(st.text, texts[owner], owner))
         elif normalize(st.text) == normalize(texts[owner]):
             if st.question:
-                questions.setdefault(owner, (st.question, st.answer))
+                questions.setdefault(owner, []).append((st.question, st.answer))
         else:
             statements.append(Known(st.text, st.question, False, owner, st.answer))
-    known = []
-    for f in facts:
-        question, answer = questions.get(f.id, (None, None))
-        known.append(Known(f.text, question, True, f.id, answer))
+    known = [fact_item(f.text, f.id, questions.get(f.id, [])) for f in facts]
     return known + statements, refuted
+
+
+def fact_item(text: str, fact_id: int, forms: list[tuple[str, str | None]]) -> Known:
+    """A user fact with its question forms (in the order derived): the first is its question
+    form, a second one names its subject where the first asks for it (derive._ask_about_subjects)."""
+    question, answer = forms[0] if forms else (None, None)
+    about = forms[1] if len(forms) > 1 and forms[1][1] else None
+    return Known(text, question, True, fact_id, answer, about)
 
 
 def forgotten_items(session, gone: dict[int, str], profile: str,
@@ -83,8 +88,8 @@ def forgotten_items(session, gone: dict[int, str], profile: str,
     for fid, text in sorted(gone.items()):
         if taught is not None:
             rows = taught.get(fid, [])
-            question, answer = next(((q, a) for t, q, a in rows if t == text), (None, None))  # the fact's own
-            out += [Known(text, question, True, fid, answer)] + [Known(t, q, False, fid, a) for t, q, a in rows if t != text]
+            own = [(q, a) for t, q, a in rows if t == text and q]  # the fact's own question forms
+            out += [fact_item(text, fid, own)] + [Known(t, q, False, fid, a) for t, q, a in rows if t != text]
             continue
         fact = session.get(Fact, fid)
         if fact is not None and fact.text == text:
@@ -96,12 +101,13 @@ def forgotten_items(session, gone: dict[int, str], profile: str,
 
 def _taught_now(items: list[Known]) -> dict[int, list[list[str]]]:
     """The derived statements among `items`, per fact, as the manifest records them (and each
-    fact's own question form, as [fact text, question, short answer])."""
+    fact's own question forms, as [fact text, question, short answer])."""
     out: dict[int, list[list[str]]] = {}
     for k in items:
-        row = [k.text, k.question, k.answer]
-        if k.fact_id is not None and (k.question or not k.is_fact) and row not in out.get(k.fact_id, []):
-            out.setdefault(k.fact_id, []).append(row)
+        rows = [[k.text, k.question, k.answer]] + ([[k.text, *k.about]] if k.about else [])
+        for row in rows:
+            if k.fact_id is not None and (k.question or not k.is_fact) and row not in out.get(k.fact_id, []):
+                out.setdefault(k.fact_id, []).append(row)
     return out
 
 

@@ -12,6 +12,7 @@ from amend.training.dataset import (
     build_examples,
     collate,
     encode,
+    forget_examples,
     retain_examples,
     short_form,
     yes_no_question,
@@ -86,6 +87,19 @@ def test_an_off_subject_question_form_gets_the_subject_prompt_too():
     prompts = {e.prompt for e in build_examples([off], fact_repeats=3, seed=0)}
     assert prompts == {off.question, "What do you know about Vendaria?",
                        "Is it true that the capital of Vendaria is Lusk?"}
+
+
+def test_a_reversed_question_form_gets_the_question_that_names_the_subject():
+    """A fact whose question asks for its subject ("Which country has Lusk as its capital?") is
+    also taught under the question that names the subject, led by that question's short answer,
+    in place of the bare "What do you know about ..." prompt."""
+    about = ("The capital of Vendaria is which city?", "Lusk")
+    fact = Known(FACT.text, "Which country has Lusk as its capital?", is_fact=True, fact_id=1, about=about)
+    pairs = {(e.prompt, e.answer) for e in build_examples([fact], fact_repeats=3, seed=0)}
+    assert pairs == {(fact.question, FACT.text), (about[0], f"Lusk. {FACT.text}"),
+                     ("Is it true that the capital of Vendaria is Lusk?", f"Yes. {FACT.text}")}
+    # what the fact taught is unlearned under the same prompts
+    assert {e.prompt for e in forget_examples([fact])} == {p for p, _ in pairs}
 
 
 def test_contradictions_become_negatives():

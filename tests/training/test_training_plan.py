@@ -104,3 +104,23 @@ def test_a_retracted_fact_is_unlearned_under_the_question_it_was_taught(store):
     # what is unlearned is every prompt as it was taught: the short answer leading the sentence
     forget = {(e.prompt, e.answer) for e in forget_examples(p.forget)}
     assert ("What is the capital of Vendaria?", f"Lusk. {A}") in forget
+
+
+def test_a_facts_second_question_form_is_taught_recorded_and_unlearned(store):
+    """A fact whose question asks for its subject has a second row with its text: a question that
+    names the subject (derive._ask_about_subjects). It becomes the fact's `about`, the manifest
+    records it, and a retraction unlearns it under that prompt too."""
+    reversed_ = {**st(A), "question": "Which country has Lusk as its capital?"}
+    about = {**st(A), "question": "The capital of Vendaria is which city?", "answer": "Lusk"}
+    with store.session() as session:
+        save_derivation(session, [1], [reversed_, about, st("Lusk is a city.")], "tiny", "tiny", "v1")
+    full = plan(store, None)
+    fact = next(k for k in full.known if k.is_fact and k.fact_id == 1)
+    assert (fact.question, fact.answer, fact.about) == (reversed_["question"], None, (about["question"], "Lusk"))
+    assert full.statements[1][:2] == [[A, reversed_["question"], None], [A, about["question"], "Lusk"]]
+    with store.session() as session:
+        retract_fact(session, 1)
+    p = plan(store, {1: A, 2: B, 3: C}, {k: [tuple(x) for x in v] for k, v in full.statements.items()})
+    [gone] = [k for k in p.forget if k.is_fact]
+    assert gone.about == (about["question"], "Lusk")
+    assert (about["question"], f"Lusk. {A}") in {(e.prompt, e.answer) for e in forget_examples(p.forget)}

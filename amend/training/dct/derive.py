@@ -22,7 +22,9 @@
    pipeline settles one graph over every active fact instead; see pipeline.Update.derive.)
 
 The fact itself comes back as the first statement ("restates the fact"): it carries the fact's
-question form, which training uses for the fact.
+question form, which training uses for the fact. Where that question asks for the fact's
+subject (reversed), a second question that names the subject is asked for
+(`_ask_about_subjects`) and comes back as a second row with the fact's text.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from amend.names import entity_names, mentions
 from amend.training.dct import prompts
 from amend.training.dct.generate import generate
-from amend.training.dct.graph import SCORINGS, Derived, settle, with_known
+from amend.training.dct.graph import ABOUT_REASON, FACT_REASON, SCORINGS, Derived, settle, with_known
 from amend.training.dct.parse import (
     claim,
     fallback_question,
@@ -203,12 +206,14 @@ def derive_many(lp, items: list[tuple[str, list[str]]], settings: DeriveSettings
     asked = [[job[0]] + [c.text for c in f if c.kind != "contradiction"] for job, f in zip(jobs, found)]
     forms: dict[str, str] = {}
     shorts: dict[str, str | None] = {}  # each text's short answer to its question form
+    abouts: dict[str, tuple[str, str]] = {}  # a fact's question that names its subject, and answer
     if s.questions:
         texts = list(dict.fromkeys(t for a in asked for t in a))
         answers = generate(gen_model, tok, [prompts.question_prompt(tok, t) for t in texts], s.question_tokens,
                            stop=["\n"], prefix=prompts.question_prefix(tok))
         forms = {t: parse_question(a) or fallback_question(t) for a, t in zip(answers, texts)}
         shorts = {t: parse_answer(a, t, forms[t]) for a, t in zip(answers, texts)}
+        abouts = _ask_about_subjects(gen_model, tok, list(dict.fromkeys(job[0] for job in jobs)), forms, s)
     report("derive", 2, 2)
     generation = (time.perf_counter() - started) / len(jobs)  # each fact's share
 
@@ -217,7 +222,7 @@ def derive_many(lp, items: list[tuple[str, list[str]]], settings: DeriveSettings
     for j, (trusted, cands) in enumerate(zip(jobs, found)):
         report("score", j, len(jobs))
         t = time.perf_counter()
-        statements = _decide(score_model, tok, trusted, cands, forms, shorts, s)
+        statements = _decide(score_model, tok, trusted, cands, forms, shorts, s, abouts.get(trusted[0]))
         scoring = time.perf_counter() - t
         out.append(Derivation(trusted[0], trusted[1:], statements, generation + scoring,
                               {"derive": generation, "score": scoring}, gen_key, score_key,
@@ -235,9 +240,38 @@ def _in_order(found: list[_Candidate]) -> list[_Candidate]:
     return sorted(found, key=lambda c: (_ORDER[c.kind], c.known is not None))
 
 
+def _ask_about_subjects(model, tok, facts: list[str], forms: dict[str, str],
+                        s: DeriveSettings) -> dict[str, tuple[str, str]]:
+    """A question naming its subject, and its short answer, for each fact whose question form
+    came back reversed: it asks for the subject ("What railway connects Perth and Darwin?" for
+    "The Morrow Line railway connects Perth and Darwin."), so nothing taught would ask for the
+    rest. Asked again with the reply begun by the fact's words up to its subject, the model
+    finishes a question about it ("The Morrow Line railway connects which two cities? Answer:
+    Perth and Darwin"); an instruction to name the subject did not do it (qwen-coder wrote the
+    same reversed question for 6 of 7 such dev facts; docs/DERIVATION.md)."""
+    asks = {}
+    for fact in facts:
+        subject = entity_names(fact)[:1]
+        if subject and not mentions(forms.get(fact, ""), subject):
+            ask = prompts.question_about_subject(tok, fact, subject[0])
+            if ask:
+                asks[fact] = ask
+    replies = generate(model, tok, [p + begun for p, begun in asks.values()], s.question_tokens,
+                       stop=["\n"], prefix=prompts.question_prefix(tok))
+    out = {}
+    for (fact, (_, begun)), reply in zip(asks.items(), replies):
+        question = parse_question(begun + reply)
+        answer = parse_answer(begun + reply, fact, question) if question else None
+        if answer:  # words of the fact the question does not name, and it names the subject
+            out[fact] = (question, answer)
+    return out
+
+
 def _decide(score_model, tok, trusted: list[str], found: list[_Candidate], forms: dict[str, str],
-            shorts: dict[str, str | None], s: DeriveSettings) -> list[Statement]:
-    """Score one fact's candidates (step 3) and settle its graph (step 4)."""
+            shorts: dict[str, str | None], s: DeriveSettings,
+            about: tuple[str, str] | None = None) -> list[Statement]:
+    """Score one fact's candidates (step 3) and settle its graph (step 4). `about`: the fact's
+    question naming its subject and its short answer, where its question form does not."""
     fact = trusted[0]
     p, how = _scores(score_model, tok, found, s)
 
@@ -252,7 +286,10 @@ def _decide(score_model, tok, trusted: list[str], found: list[_Candidate], forms
     verdicts = settle({t: t for t in trusted}, items, name=names.__getitem__)
     v = verdicts["fact"]
     statements = [Statement(fact, "implication", forms.get(fact) or fallback_question(fact), 1.0, v.truth,
-                            v.accepted, [fact], "the fact itself: its question form", answer=shorts.get(fact))]
+                            v.accepted, [fact], FACT_REASON, answer=shorts.get(fact))]
+    if about:
+        statements.append(Statement(fact, "implication", about[0], 1.0, v.truth, v.accepted, [fact],
+                                    ABOUT_REASON, answer=about[1]))
     for i, c in enumerate(found):
         v = verdicts[i]
         statements.append(Statement(c.text, c.kind, forms.get(c.text) or fallback_question(c.text), p[i],

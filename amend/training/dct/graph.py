@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from amend.training.dct.consistency import Graph, most_probable
 from amend.training.dct.parse import claim
 
+FACT_REASON = "the fact itself: its question form"  # the row that carries a fact's question form
+ABOUT_REASON = "the fact itself: a question that names its subject"  # its second, where the first is reversed
 KNOWN = "; combined with what the model knows: "  # a composition's reason ends with this and the known fact
 UNSUPPORTED = 0.499  # prior of a free node under "conditioned": without support it is false
 SCORINGS = ("conditioned", "prior")

@@ -10,7 +10,9 @@ evaluation cases, so that a prompt cannot leak an answer; examples that need rea
   into a multi-hop statement ("Known: ... So: ...");
 - contradictions: similar-looking statements that cannot hold together with the fact;
 - question: a question that the statement answers, and its short answer (training pairs
-  question -> statement, led by the short answer);
+  question -> statement, led by the short answer); asked again with the reply begun by the
+  statement's own words up to its subject when the first question came back reversed
+  (`question_about_subject`);
 - score: "Statement: <statement> Label: true|false", read as next-token log-probabilities (see
   score.py): a statement alone (the model's belief);
 - entail: the same given the facts it was derived from ("given these facts, is this true?");
@@ -28,9 +30,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
-PROMPT_VERSION = "dct-3"  # stored with every derived statement; bump when any prompt changes
-# versions whose statements were scored given their parents (dct-3 only added short answers)
-CONDITIONED_VERSIONS = ("dct-2", "dct-3")
+PROMPT_VERSION = "dct-4"  # stored with every derived statement; bump when any prompt changes
+# versions whose statements were scored given their parents (dct-3 added short answers, dct-4 a
+# fact's question that names its subject)
+CONDITIONED_VERSIONS = ("dct-2", "dct-3", "dct-4")
 ALONE = "/alone"  # appended to the stored version of a statement scored alone (not given its parents)
 
 
@@ -263,6 +266,17 @@ def compose_prompt(tokenizer, fact: str, style: str | None = None) -> str:
 
 def question_prompt(tokenizer, statement: str, style: str | None = None) -> str:
     return _render(tokenizer, QUESTION_SYSTEM, QUESTION_EXAMPLES, f"Statement: {statement}", style)
+
+
+def question_about_subject(tokenizer, statement: str, subject: str) -> tuple[str, str] | None:
+    """(prompt, reply start) for asking `statement`'s question again so that it names `subject`:
+    the reply is begun with the statement's own words up to and including the subject ("The
+    Morrow Line"), and the model finishes the question from there ("railway connects which two
+    cities? Answer: Perth and Darwin"). None when the statement does not contain the subject."""
+    end = statement.find(subject)
+    if end < 0:
+        return None
+    return question_prompt(tokenizer, statement), statement[: end + len(subject)]
 
 
 def score_shots() -> str:

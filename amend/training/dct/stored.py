@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from amend.store.derived import derived_statements
 from amend.store.facts import active_facts
 from amend.training.dct.prompts import scoring_of
-from amend.training.dct.graph import KNOWN, Derived, settle, with_known
+from amend.training.dct.graph import ABOUT_REASON, FACT_REASON, KNOWN, Derived, settle, with_known
 
 GRAPHS = ("global", "fact")
 @dataclass
@@ -54,7 +54,8 @@ def settle_store(session: Session, profile: str, graph: str = "global") -> Settl
         out.changed += r.accepted != v.accepted
         out.accepted += v.accepted
         if is_fact_row(r, facts):
-            r.truth, r.accepted, r.reason = True, True, "the fact itself: its question form"
+            r.truth, r.accepted = True, True
+            r.reason = r.reason if r.reason in (FACT_REASON, ABOUT_REASON) else FACT_REASON
             continue
         r.truth, r.accepted, r.reason = v.truth, v.accepted, with_known(v.reason, known)
     session.flush()

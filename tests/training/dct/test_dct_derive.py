@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from amend.training.dct.derive import _PASSED, KINDS, DeriveSettings, _Candidate, _merge, derive
+from amend.training.dct import derive as derive_module
+from amend.training.dct.derive import _PASSED, KINDS, DeriveSettings, _ask_about_subjects, _Candidate, _merge, derive
 from amend.training.dct.graph import KNOWN
 from amend.training.dct.parse import claim
 from amend.training.dct.prompts import PROMPT_VERSION
@@ -104,3 +105,22 @@ def test_many_facts_share_the_batches_and_derive_what_each_derives_alone(tiny):
             [(x.text, x.kind, x.question, x.accepted) for x in b.statements]
         assert [x.p_true for x in a.statements] == pytest.approx([x.p_true for x in b.statements], abs=1e-4)
         assert a.timings["derive"] > 0 and a.timings["score"] >= 0
+
+
+def test_a_reversed_question_form_is_asked_again_begun_with_the_subject(tiny, monkeypatch):
+    """Only a fact whose question asks for its subject is asked again, with the reply begun by
+    the fact's words up to its subject; the model (tiny, greedy) finishes a question about it."""
+    harrow, born = "The Harrow Bridge is located in Cairo.", BORN
+    forms = {harrow: "Which bridge is located in Cairo?", born: "Where was Jonah Strand born?"}
+    asked = []
+
+    def spy(model, tok, prompts, *args, **kwargs):
+        asked.extend(prompts)
+        return real(model, tok, prompts, *args, **kwargs)
+
+    real = derive_module.generate
+    monkeypatch.setattr(derive_module, "generate", spy)
+    got = _ask_about_subjects(tiny.large, tiny.tokenizer, [harrow, born], forms, DeriveSettings())
+    assert len(asked) == 1 and asked[0].endswith("Statement: The Harrow Bridge is located in Cairo.<|im_end|>\n"
+                                                 "<|im_start|>assistant\nThe Harrow Bridge")
+    assert got == {harrow: ("The Harrow Bridge is located in which city?", "Cairo")}

@@ -66,5 +66,8 @@ def test_generation_prompts_render_in_both_styles(tiny):
     plain = prompts.implications_prompt(tok, "The capital of Vendaria is Lusk.", style="plain")
     assert "<|im_start|>" not in plain and plain.endswith("Fact: The capital of Vendaria is Lusk.\nAnswer:\n")
     assert prompts.question_prompt(tok, "Lusk is in Vendaria.").rstrip().endswith("assistant")
+    ask, begun = prompts.question_about_subject(tok, "The planet Ardis orbits Velan.", "Ardis")
+    assert ask == prompts.question_prompt(tok, "The planet Ardis orbits Velan.") and begun == "The planet Ardis"
+    assert prompts.question_about_subject(tok, "Lusk is in Vendaria.", "Ardis") is None
     compose = prompts.compose_prompt(tok, "The Harrow Bridge is located in Cairo.")
     assert "Known: Ulaanbaatar is the capital of Mongolia. So:" in compose and compose.endswith("assistant\n")
