@@ -248,7 +248,7 @@ def _ask_about_subjects(model, tok, facts: list[str], forms: dict[str, str],
     rest. Asked again with the reply begun by the fact's words up to its subject, the model
     finishes a question about it ("The Morrow Line railway connects which two cities? Answer:
     Perth and Darwin"); an instruction to name the subject did not do it (qwen-coder wrote the
-    same reversed question for 6 of 7 such dev facts; docs/DERIVATION.md)."""
+    same question again for 6 of the 7 dev facts without a short answer; docs/DERIVATION.md)."""
     asks = {}
     for fact in facts:
         subject = entity_names(fact)[:1]
