@@ -7,9 +7,9 @@ In a fresh AMEND_HOME (a temporary one unless --home), N earlier facts (1 by def
 ones after the first) are added and learned first, without derivation and in at most
 SETUP_STEPS training steps: what they taught is beside the point, the timed updates only need a
 store and an adapter that cover them. Their sentence vectors are cached in the set-up too, as
-their derivations would have left them, so that the timed add does not embed them. Then the timed part: add "The capital of Vendaria is
-Lusk." and run the update in the foreground, as `amend facts add` does; then retract it and run
-that update. Prints JSON: seconds for derive, score, train and save, `fact_active_s` (from add
+their derivations would have left them, so that the timed add does not embed them. Then the
+timed part: add "The capital of Vendaria is Lusk." and run the update in the foreground, as
+`amend facts add` does; then retract it and run that update. Prints JSON: seconds for derive, score, train and save, `fact_active_s` (from add
 to the facts-first adapter active: answers use the fact from then on; settings.fact_first, None
 when off or with --no-derive), `total_s` (from add to the last adapter active, the fact's
 consequences taught too; models already loaded, as in the TUI or `amend worker`), the model loading time that a

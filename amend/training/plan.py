@@ -104,10 +104,12 @@ def _taught_now(items: list[Known]) -> dict[int, list[list[str]]]:
     fact's own question forms, as [fact text, question, short answer])."""
     out: dict[int, list[list[str]]] = {}
     for k in items:
-        rows = [[k.text, k.question, k.answer]] + ([[k.text, *k.about]] if k.about else [])
-        for row in rows:
-            if k.fact_id is not None and (k.question or not k.is_fact) and row not in out.get(k.fact_id, []):
-                out.setdefault(k.fact_id, []).append(row)
+        if k.fact_id is None or (k.is_fact and not k.question):
+            continue
+        rows = out.setdefault(k.fact_id, [])
+        for row in [[k.text, k.question, k.answer]] + ([[k.text, *k.about]] if k.about else []):
+            if row not in rows:
+                rows.append(row)
     return out
 
 
