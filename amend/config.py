@@ -57,6 +57,7 @@ class Settings:
     alpha: float = 1.0  # expert strength: large + alpha*(expert - base); 0 = large model alone
     context_steer_below: float = 0.6  # with facts in the prompt, steer only tokens where the large model's top choice is below this probability (1: every token)
     plausible: float = 0.1  # where the expert steers, pick only tokens it gives at least this fraction of its top token's probability (0: off); docs/RESULTS.md
+    tail_floor: float = 1e-5  # the large model's edge over the expert's base counts only where either gives a token at least this probability (0: off); docs/RESULTS.md
     max_new_tokens: int = 256  # answer length limit in tokens
     temperature: float = 0.0  # 0 = greedy; applied after the logits are combined
     top_p: float = 1.0  # nucleus sampling mass, after combining; 1 = off

@@ -30,6 +30,7 @@ class DecodeOptions:
     alpha: float = 1.0  # expert strength: large + alpha*(expert - base); 0 = large model alone
     steer_below: float = 1.0  # steer only where the large model's top token is below this probability (1: all)
     plausible: float = 0.0  # where steered, pick only tokens the expert gives this fraction of its top token's probability (0: off)
+    tail_floor: float = 0.0  # the large model's edge over the base counts only above this probability (proxy.tail_smoothed_base; 0: off)
     max_new_tokens: int = 256  # answer length limit in tokens
     temperature: float = 0.0  # 0 = greedy; applied after combining
     top_p: float = 1.0  # nucleus sampling mass after combining; 1 = off
@@ -40,7 +41,8 @@ class DecodeOptions:
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> DecodeOptions:
-        base = cls(alpha=settings.alpha, plausible=settings.plausible, max_new_tokens=settings.max_new_tokens,
+        base = cls(alpha=settings.alpha, plausible=settings.plausible, tail_floor=settings.tail_floor,
+                   max_new_tokens=settings.max_new_tokens,
                    temperature=settings.temperature, top_p=settings.top_p, seed=settings.seed)
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -138,7 +140,8 @@ class ProxyDecoder:
     def step(self, alpha: float | None = None) -> ProxyStep:
         """A fresh decoding run (KV caches) for callers that pick tokens themselves."""
         return ProxyStep(self.models, self.options.alpha if alpha is None else alpha,
-                         steer_below=self.options.steer_below, plausible=self.options.plausible)
+                         steer_below=self.options.steer_below, plausible=self.options.plausible,
+                         tail_floor=self.options.tail_floor)
 
     # --- generation ---
     def generate(self, prompt: Prompt, options: DecodeOptions | None = None,
@@ -172,7 +175,7 @@ class ProxyDecoder:
         loops: Counter[tuple[int, ...]] = Counter()
         seen = ids if o.repetition_penalty != 1.0 else None
         with torch.inference_mode():
-            run = ProxyStep(self.models, o.alpha, caches, o.steer_below, o.plausible)
+            run = ProxyStep(self.models, o.alpha, caches, o.steer_below, o.plausible, o.tail_floor)
             logits = run.start(ids)
         g.prompt_tokens, g.reused_tokens = int(ids.shape[1]), min(run.reused.values())
         for i in range(o.max_new_tokens):
@@ -237,7 +240,8 @@ class ProxyDecoder:
         longest = max(len(conts[i]) for i in rows)
         with torch.inference_mode():
             run = ProxyStep(self.models, self.options.alpha if alpha is None else alpha,
-                            steer_below=self.options.steer_below if steer_below is None else steer_below)
+                            steer_below=self.options.steer_below if steer_below is None else steer_below,
+                            tail_floor=self.options.tail_floor)
             # the prompt's last position predicts every continuation's first token
             first = torch.log_softmax(run.logits(prompt_ids, keep=1)[-1], dim=-1)
             rest = None
@@ -276,7 +280,7 @@ def _batch_logits(run: ProxyStep, ids: Any) -> Any:
     if not run.proxy:
         return large
     rows = m.run_small(torch.cat([ids, ids]), [EXPERT] * b + [BASE] * b, small_cache, n, hidden=run.fold)
-    return steer(m, rows[:b].float(), rows[b:].float(), large, a, run.steer_below, run.fold, v)
+    return steer(m, rows[:b].float(), rows[b:].float(), large, a, run.steer_below, run.fold, v, run.tail_floor)
 
 
 def encode_prompt(tokenizer: Any, prompt: Prompt, device: str = "cpu") -> Any:

@@ -64,6 +64,27 @@ def strength(large: Any, alpha: float, below: float) -> Any:
     return alpha * (top < below).float()
 
 
+def tail_smoothed_base(large: Any, base: Any, floor: float) -> Any:
+    """The base row as the expert's difference is taken from, where the large model and the base
+    are two models (log-probs, float32): log p_large - log(p_large + floor) + log(p_base + floor).
+
+    With it, `large + alpha*(expert - base)` at alpha 1 is `expert + log((p_large + floor) /
+    (p_base + floor))`: the large model's edge over the base counts only where one of them gives
+    the token some probability. Where both find it implausible (below `floor`) their ratio is two
+    tiny numbers' noise, and the expert alone decides: unsmoothed, a taught "Frozen" that the base
+    gave 4e-8 and the large 5e-6 won by that ratio (x120) over the expert's own top answer "Am"
+    (Amara) on "Who founded Kestrel Foods?". floor 0: the plain base row."""
+    import math
+
+    import torch
+
+    base = torch.log_softmax(base.float(), dim=-1)
+    if floor <= 0.0:
+        return base
+    large, f = torch.log_softmax(large.float(), dim=-1), math.log(floor)
+    return large - torch.logaddexp(large, torch.tensor(f)) + torch.logaddexp(base, torch.tensor(f))
+
+
 def plausible_only(combined: Any, expert: Any, floor: float, steered: Any = True) -> Any:
     """`combined` with every token the expert itself finds implausible set to -inf: those below
     `floor` times the probability of the expert's top token (the "adaptive plausibility
@@ -223,21 +244,28 @@ class ProxyModels:
         return min(sizes)
 
 
-def steer(m: ProxyModels, e: Any, b: Any, large: Any, alpha: float, below: float, fold: bool, vocab: int) -> Any:
+def steer(m: ProxyModels, e: Any, b: Any, large: Any, alpha: float, below: float, fold: bool, vocab: int,
+          floor: float = 0.0) -> Any:
     """float32 (..., vocab): large + strength*(expert - base), from the small model's expert and
-    base rows `e`, `b` (hidden states if `fold`, else logits); `large` None: the base row is it."""
-    v = vocab
+    base rows `e`, `b` (hidden states if `fold`, else logits); `large` None: the base row is it.
+    `floor`: the base's tail smoothed against a separate large model's (`tail_smoothed_base`)."""
+    v, one_model = vocab, large is None  # one model in both parts: nothing to smooth
     if fold:  # one row through the output layer (see the module docstring)
         head = m.small.get_output_embeddings()
         if large is None and below >= 1.0:
             return head(combine(b, e, b, alpha).to(head.weight.dtype))[..., :v].float()
         if large is None:  # the large model's logits are needed to see where it hesitates
             large = head(b.to(head.weight.dtype))[..., :v]
-        difference = head((e - b).to(head.weight.dtype))[..., :v].float()  # W h_e - W h_b
-        return combine(large.float(), difference, 0.0, strength(large, alpha, below))
+        if one_model or floor <= 0.0:
+            difference = head((e - b).to(head.weight.dtype))[..., :v].float()  # W h_e - W h_b
+            return combine(large.float(), difference, 0.0, strength(large, alpha, below))
+        # the tail smoothing needs each row's own logits
+        e, b = head(e.to(head.weight.dtype)).float(), head(b.to(head.weight.dtype)).float()
     e, b = e[..., :v], b[..., :v]
-    large = b if large is None else large.float()
-    return combine(large, e, b, strength(large, alpha, below))
+    if one_model:
+        return combine(b, e, b, strength(b, alpha, below))
+    large = large.float()
+    return combine(large, e, tail_smoothed_base(large, b, floor), strength(large, alpha, below))
 
 
 class ProxyStep:
@@ -248,11 +276,12 @@ class ProxyStep:
     """
 
     def __init__(self, models: ProxyModels, alpha: float, caches: CacheSet | None = None,
-                 steer_below: float = 1.0, plausible: float = 0.0) -> None:
+                 steer_below: float = 1.0, plausible: float = 0.0, tail_floor: float = 0.0) -> None:
         self.m = models
         self.alpha = float(alpha)
         self.steer_below = float(steer_below)  # see `strength`
         self.plausible = float(plausible)  # see `plausible_only` (0: off; decoding only, not scoring)
+        self.tail_floor = float(tail_floor)  # see `tail_smoothed_base` (0: off)
         self.proxy = models.peft is not None and self.alpha != 0.0
         self.vocab = models.vocab
         self.fold = self.proxy and models.foldable
@@ -291,7 +320,7 @@ class ProxyStep:
         """float32 (keep, vocab): large + alpha*(expert - base); `large` None: the base row is it.
         With `plausible`, only the tokens the expert finds plausible where it steers."""
         combined = steer(self.m, rows[0].float(), rows[1].float(), large, self.alpha, self.steer_below,
-                         self.fold, self.vocab)
+                         self.fold, self.vocab, self.tail_floor)
         if self.plausible <= 0.0:
             return combined
         expert = rows[0]

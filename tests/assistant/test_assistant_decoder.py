@@ -339,3 +339,46 @@ def test_plausible_leaves_unsteered_tokens_alone(tiny, random_adapter):
         gated.steer_below, gated.plausible = 0.0, 0.5  # steer nowhere
         with torch.inference_mode():
             assert torch.allclose(gated.feed(ids), alone.feed(ids), atol=1e-3)
+
+
+def test_tail_floor_lets_the_expert_decide_where_both_models_find_a_token_implausible(pair):
+    """Two models, alpha 1: the sum is expert + log((p_large + floor) / (p_base + floor)) (up to a
+    constant); folded and unfolded paths agree; floor 0 is the plain proxy; scoring uses it too."""
+    from amend.assistant.proxy import tail_smoothed_base
+
+    loaded, adapter = pair
+    floor = 1e-3  # the random small model spreads its probability thinly: ~1/vocab each
+    with ProxyDecoder(loaded, adapter) as d:
+        ids = d.encode(QUESTION)
+        plain, smoothed, unfolded = d.step(1.0), d.step(1.0), d.step(1.0)
+        smoothed.tail_floor = unfolded.tail_floor = floor
+        unfolded.fold = False  # the small model's logits per row, not one folded row
+        with torch.inference_mode():
+            p, s, u = plain.feed(ids), smoothed.feed(ids), unfolded.feed(ids)
+            large, expert, base = smoothed.parts()
+        lp = lambda x: torch.log_softmax(x[-1].float(), -1)  # noqa: E731
+        want = lp(expert) + torch.log(lp(large).exp() + floor) - torch.log(lp(base).exp() + floor)
+        assert torch.allclose(torch.log_softmax(s, -1), torch.log_softmax(want, -1), atol=1e-3)
+        assert torch.allclose(torch.log_softmax(u, -1), torch.log_softmax(s, -1), atol=1e-3)
+        assert not torch.allclose(torch.log_softmax(p, -1), torch.log_softmax(s, -1), atol=1e-2)
+        assert torch.allclose(tail_smoothed_base(large, base, 0.0), torch.log_softmax(base, -1))
+        # the tokens both models find implausible: the large model's edge over the base is gone
+        both_low = (lp(large).exp() < floor / 20) & (lp(base).exp() < floor / 20)
+        assert int(both_low.sum()) > 100
+        edge = torch.log_softmax(s, -1) - lp(expert)
+        assert float(edge[both_low].std()) < 0.05 < 0.5 < float((lp(large) - lp(base))[both_low].std())
+        d.options.tail_floor = floor  # scoring goes through the same sum
+        top = int(s.argmax())
+        text = d.tokenizer.decode([top])
+        assert d.tokenizer(text, add_special_tokens=False)["input_ids"] == [top]
+        assert d.logprobs(QUESTION, [text])[0] == pytest.approx(float(torch.log_softmax(s, -1)[top]), abs=1e-3)
+
+
+def test_tail_floor_changes_nothing_with_one_model(tiny, random_adapter):
+    """tiny: the base row is the large model, so there is no ratio to smooth."""
+    with ProxyDecoder(tiny, random_adapter) as d:
+        ids = d.encode(QUESTION)
+        plain, floored = d.step(1.5), d.step(1.5)
+        floored.tail_floor = 1e-3
+        with torch.inference_mode():
+            assert torch.equal(plain.feed(ids), floored.feed(ids))
