@@ -2,7 +2,11 @@
 
 The method is `combine` below, one line. The large model answers; the expert (the small base
 model plus a LoRA adapter) steers it by how much it differs from its own base, at every token.
-All three share one tokenizer. The rest of this module computes exactly that, faster:
+All three share one tokenizer. Three refinements, each a setting that can turn it off:
+`strength` (steer only where the large model hesitates), `plausible_only` (pick only tokens the
+expert finds plausible) and `tail_smoothed_base` (the large model's edge over the base only
+where either gives the token real probability). The rest of this module computes exactly that,
+faster:
 
 - **Expert and base in one forward.** They share the small model's weights, so they run as ONE
   forward of two identical rows (row 0 expert, row 1 base), the rows peft's
@@ -81,8 +85,9 @@ def tail_smoothed_base(large: Any, base: Any, floor: float) -> Any:
     base = torch.log_softmax(base.float(), dim=-1)
     if floor <= 0.0:
         return base
-    large, f = torch.log_softmax(large.float(), dim=-1), math.log(floor)
-    return large - torch.logaddexp(large, torch.tensor(f)) + torch.logaddexp(base, torch.tensor(f))
+    large = torch.log_softmax(large.float(), dim=-1)
+    f = large.new_tensor(math.log(floor))  # on the logits' device
+    return large - torch.logaddexp(large, f) + torch.logaddexp(base, f)
 
 
 def plausible_only(combined: Any, expert: Any, floor: float, steered: Any = True) -> Any:

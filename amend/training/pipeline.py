@@ -146,7 +146,12 @@ class Update:
         def judge(a: str, b: str) -> float:
             return judge_contradiction(self.lp, a, b)
 
-        key = getattr(self.lp.profile, self.lp.profile.scorer).key
+        from amend.training.dct.prompts import PROMPT_VERSION
+
+        scorer = self.lp.profile.scorer  # "large" or "small": whose judge, in which dtype
+        dtype = getattr(self.lp.dtypes, scorer, "") if self.lp.dtypes else ""
+        key = f"{getattr(self.lp.profile, scorer).key}|{dtype}|{self.lp.device}|{PROMPT_VERSION}"
+        lines = self.settings.models / "judge-lines.json"
         self.stage("supersede", "checking for contradicted facts")
         with self.store.session() as session:
             for fid in sorted(new):
@@ -156,7 +161,7 @@ class Update:
                 for other, sim in related_facts(session, fact.text, self.settings.related_k, embed, exclude_ids=[fid]):
                     if other.id > fid or other.status != "active" or sim < SUPERSEDE_MIN_SIMILARITY:
                         continue  # only an older fact about the same thing gives way to a newer one
-                    line = judge_line(key, judge)  # the judge's own line, checked on known pairs
+                    line = judge_line(key, judge, lines)  # the judge's own line, checked on known pairs
                     if line is None:
                         return  # a judge that cannot tell would throw away the user's facts (judge.py)
                     if judge(other.text, fact.text) > line:

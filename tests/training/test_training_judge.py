@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from amend.training import judge
@@ -26,6 +28,30 @@ def test_a_judge_that_separates_the_pairs_is_trusted_with_its_own_line():
     assert judge_line("m", scripted(0.56, 0.44, calls)) == pytest.approx(0.5)  # the middle of its gap
     assert judge_line("m", scripted(0.56, 0.44, calls)) == pytest.approx(0.5)
     assert len(calls) == len(CHECK_PAIRS)  # checked once per model and process
+
+
+def test_the_line_is_kept_on_disk_for_the_next_process(tmp_path):
+    """A later process (here: the per-process lines cleared) reads the line instead of checking
+    the judge again, a line of None (not trusted) too; a damaged file is checked and rewritten;
+    a folder that cannot be written costs only the check."""
+    cache = tmp_path / "judge-lines.json"
+
+    def never(a, b):
+        raise AssertionError("the judge was checked again")
+
+    assert judge_line("m|bfloat16", scripted(0.56, 0.44), cache) == pytest.approx(0.5)
+    assert judge_line("always", lambda a, b: 0.9, cache) is None
+    judge._lines.clear()
+    assert judge_line("m|bfloat16", never, cache) == pytest.approx(0.5)
+    assert judge_line("always", never, cache) is None
+    assert json.loads(cache.read_text()) == {"always": None, "m|bfloat16": pytest.approx(0.5)}
+    judge._lines.clear()
+    cache.write_text("{not json")
+    assert judge_line("m|bfloat16", scripted(0.7, 0.3), cache) == pytest.approx(0.5)
+    assert json.loads(cache.read_text()) == {"m|bfloat16": pytest.approx(0.5)}
+    judge._lines.clear()
+    assert judge_line("m", scripted(0.56, 0.44), tmp_path / "missing" / "lines.json") == pytest.approx(0.5)
+    assert not list(tmp_path.glob(".judge-lines*")) and not (tmp_path / "missing").exists()  # nothing half-written
 
 
 def test_a_judge_that_cannot_tell_is_not_trusted():

@@ -214,9 +214,11 @@ def test_update_derives_supersedes_and_retrains_from_the_base(tiny, fast, monkey
     from amend.store.derived import accepted_statements
     from amend.store.facts import get_fact
     from amend.training import judge
+    from amend.training.dct.prompts import PROMPT_VERSION
 
     settings, store = fast
-    monkeypatch.setattr(judge, "judge_line", lambda key, fn: -1.0)
+    asked = []
+    monkeypatch.setattr(judge, "judge_line", lambda key, fn, cache: asked.append((key, cache)) or -1.0)
     old = add(store, FACT)
     [first] = run_pending(settings, lp=tiny, store=store)
     # v1: the fact as given (fact_first); v2: with what was derived from it
@@ -229,6 +231,8 @@ def test_update_derives_supersedes_and_retrains_from_the_base(tiny, fast, monkey
     new = add(store, "The capital of Vendaria is Tessel.")
     [second] = run_pending(settings, lp=tiny, store=store)
     assert second.superseded == [(old, new)]
+    # the line is kept beside the models, per model, dtype, device and prompt version
+    assert asked[0] == (f"SmolLM2-135M-Instruct|float32|cpu|{PROMPT_VERSION}", settings.models / "judge-lines.json")
     assert (second.mode, second.facts) == ("full", [new])  # the learned fact went: retrain from the base
     with store.session(write=False) as session:
         assert get_fact(session, old).status == "superseded" and get_fact(session, old).superseded_by == new
