@@ -62,7 +62,9 @@ def _read(cache: Path | None) -> dict:
         kept = json.loads(cache.read_text(encoding="utf-8")) if cache else {}
     except (OSError, ValueError):  # missing or damaged: check the judge again
         return {}
-    return kept if isinstance(kept, dict) else {}
+    if not isinstance(kept, dict):
+        return {}
+    return {k: v for k, v in kept.items() if v is None or isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def _write(cache: Path | None, kept: dict) -> None:

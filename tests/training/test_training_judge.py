@@ -50,6 +50,9 @@ def test_the_line_is_kept_on_disk_for_the_next_process(tmp_path):
     assert judge_line("m|bfloat16", scripted(0.7, 0.3), cache) == pytest.approx(0.5)
     assert json.loads(cache.read_text()) == {"m|bfloat16": pytest.approx(0.5)}
     judge._lines.clear()
+    cache.write_text('{"m|bfloat16": "high"}')  # edited by hand: not a line
+    assert judge_line("m|bfloat16", scripted(0.7, 0.3), cache) == pytest.approx(0.5)
+    judge._lines.clear()
     assert judge_line("m", scripted(0.56, 0.44), tmp_path / "missing" / "lines.json") == pytest.approx(0.5)
     assert not list(tmp_path.glob(".judge-lines*")) and not (tmp_path / "missing").exists()  # nothing half-written
 
