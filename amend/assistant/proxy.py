@@ -77,15 +77,14 @@ def tail_smoothed_base(large: Any, base: Any, floor: float) -> Any:
     the token some probability. Where both find it implausible (below `floor`) their ratio is two
     tiny numbers' noise, and the expert alone decides: unsmoothed, a taught "Frozen" that the base
     gave 4e-8 and the large 5e-6 won by that ratio (x120) over the expert's own top answer "Am"
-    (Amara) on "Who founded Kestrel Foods?". floor 0: the plain base row."""
+    (Amara) on "Who founded Kestrel Foods?". floor 0: the base row as given."""
     import math
 
     import torch
 
-    base = torch.log_softmax(base.float(), dim=-1)
     if floor <= 0.0:
         return base
-    large = torch.log_softmax(large.float(), dim=-1)
+    base, large = torch.log_softmax(base.float(), dim=-1), torch.log_softmax(large.float(), dim=-1)
     f = large.new_tensor(math.log(floor))  # on the logits' device
     return large - torch.logaddexp(large, f) + torch.logaddexp(base, f)
 

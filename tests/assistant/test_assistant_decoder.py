@@ -361,7 +361,7 @@ def test_tail_floor_lets_the_expert_decide_where_both_models_find_a_token_implau
         assert torch.allclose(torch.log_softmax(s, -1), torch.log_softmax(want, -1), atol=1e-3)
         assert torch.allclose(torch.log_softmax(u, -1), torch.log_softmax(s, -1), atol=1e-3)
         assert not torch.allclose(torch.log_softmax(p, -1), torch.log_softmax(s, -1), atol=1e-2)
-        assert torch.allclose(tail_smoothed_base(large, base, 0.0), torch.log_softmax(base, -1))
+        assert tail_smoothed_base(large, base, 0.0) is base
         # the tokens both models find implausible: the large model's edge over the base is gone
         both_low = (lp(large).exp() < floor / 20) & (lp(base).exp() < floor / 20)
         assert int(both_low.sum()) > 100
