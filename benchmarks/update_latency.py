@@ -9,14 +9,15 @@ SETUP_STEPS training steps: what they taught is beside the point, the timed upda
 store and an adapter that cover them. Their sentence vectors are cached in the set-up too, as
 their derivations would have left them, so that the timed add does not embed them. Then the
 timed part: add "The capital of Vendaria is Lusk." and run the update in the foreground, as
-`amend facts add` does; then retract it and run that update. Prints JSON: seconds for derive, score, train and save, `fact_active_s` (from add
-to the facts-first adapter active: answers use the fact from then on; settings.fact_first, None
-when off or with --no-derive), `total_s` (from add to the last adapter active, the fact's
-consequences taught too; models already loaded, as in the TUI or `amend worker`), the model loading time that a
-one-shot `amend facts add` adds on top, steps and seconds per step, whether the fact was learned
-(the expert ranks "Lusk" above the distractors after the question, which the base model does
-not), and for the retraction `retract_total_s`, its mode, steps, and whether the fact was
-forgotten (the expert no longer ranks "Lusk" first).
+`amend facts add` does; then retract it and run that update. Prints JSON: seconds for derive,
+score, train and save, `fact_active_s` (from add to the facts-first adapter active: answers use
+the fact from then on; settings.fact_first, None when off or with --no-derive), `total_s` (from
+add to the last adapter active, the fact's consequences taught too; models already loaded, as in
+the TUI or `amend worker`), the model loading time that a one-shot `amend facts add` adds on
+top, steps and seconds per step, whether the fact was learned (the expert ranks "Lusk" above the
+distractors after the question, which the base model does not), and for the retraction
+`retract_total_s`, its mode, steps, and whether the fact was forgotten (the expert no longer
+ranks "Lusk" first).
 """
 
 from __future__ import annotations

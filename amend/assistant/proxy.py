@@ -256,9 +256,9 @@ def steer(m: ProxyModels, e: Any, b: Any, large: Any, alpha: float, below: float
     v, one_model = vocab, large is None  # one model in both parts: nothing to smooth
     if fold:  # one row through the output layer (see the module docstring)
         head = m.small.get_output_embeddings()
-        if large is None and below >= 1.0:
+        if one_model and below >= 1.0:
             return head(combine(b, e, b, alpha).to(head.weight.dtype))[..., :v].float()
-        if large is None:  # the large model's logits are needed to see where it hesitates
+        if one_model:  # the large model's logits are needed to see where it hesitates
             large = head(b.to(head.weight.dtype))[..., :v]
         if one_model or floor <= 0.0:
             difference = head((e - b).to(head.weight.dtype))[..., :v].float()  # W h_e - W h_b
