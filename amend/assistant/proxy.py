@@ -10,13 +10,18 @@ faster:
 
 - **Expert and base in one forward.** They share the small model's weights, so they run as ONE
   forward of two identical rows (row 0 expert, row 1 base), the rows peft's
-  `model(x.repeat(2, 1), adapter_names=["default", "__base__"])` gives. Here the LoRA branch's
-  input is multiplied by 1 in the expert row and 0 in the base row (a pre-hook on each lora_A,
-  registered once): LoRA is linear and bias-free, B(A(0)) = 0, so the base row gets exactly the
-  base layer's output. peft's mixed batch computes the same rows, but registers a hook on every
-  LoRA layer at every call and gathers rows by Python index lists (on CUDA a synchronising copy,
-  twice per LoRA layer). Adapters this does not hold for (DoRA, LoRA bias, embedding LoRA) use
-  peft's API. The adapter is never merged: the base row must stay the base. The row mask is per
+  `model(x.repeat(2, 1), adapter_names=["default", "__base__"])` gives. Here the LoRA branch runs
+  on the expert rows only: a pre-hook on each lora_A keeps the first rows (the expert's), and a
+  hook on lora_B gives the base rows zeros, what LoRA would add to them, so the base rows get
+  exactly the base layer's output (hooks registered once). peft's mixed batch computes the same
+  rows, but registers a hook on every LoRA layer at every call and gathers rows by Python index
+  lists (on CUDA a synchronising copy, twice per LoRA layer). Running the LoRA products on one row
+  instead of two also matters on CPU: a one-row product is a matrix-vector product that torch runs
+  on the calling thread, while a two-row one wakes the OpenMP threads, and with threads that sleep
+  between operations (amend.machine) that wake-up cost more than the product: float32
+  [2, 896] x [896, 8] 121 us against 2 us, about 35 ms of every qwen-coder token
+  (docs/DECODING.md). Adapters this does not hold for (DoRA, LoRA bias, embedding LoRA) use
+  peft's API. The adapter is never merged: the base row must stay the base. The rows are per
   thread, and `as_base()` gives another thread (the trainer deriving with a shared model) the
   base model while this one decodes.
 - **One model in both parts** (`tiny`): the base row stands in for the large model, so that
@@ -132,11 +137,11 @@ class ProxyModels:
         self.peft: Any = None  # PeftModel around `small`, or None without an adapter
         self.adapter_path: Path | None = None
         self.adapter_serial = 0  # changes with every adapter loaded or unloaded (cache validity)
-        self.masked = False  # rows told apart by masking the LoRA input (see the module docstring)
-        self._hooks: list[Any] = []  # forward pre-hooks on the LoRA A layers
-        self._local = threading.local()  # .mask: this thread's row mask (None: LoRA as it is)
-        self._lora_dtype: Any = None
-        self._masks: dict = {}  # (rows, device) -> mask
+        self.rows_by_hooks = False  # rows told apart by the LoRA hooks below (see the module docstring)
+        self._hooks: list[Any] = []  # pre-hooks on the LoRA A layers, hooks on the LoRA B layers
+        # this thread's .expert_rows: LoRA on the first n rows only, None: on every row (as it is);
+        # .rows: the rows of the forward in progress
+        self._local = threading.local()
         self.stream: Any = None  # CUDA stream for the small model
         if str(self.device).startswith("cuda"):
             import torch
@@ -163,45 +168,56 @@ class ProxyModels:
         self.adapter_path = Path(path)
         self.adapter_serial += 1
         layers = [m for m in self.peft.modules() if isinstance(m, LoraLayer)]
-        self.masked = all(EXPERT in m.lora_A and not getattr(m, "lora_variant", {}).get(EXPERT)
+        self.rows_by_hooks = all(EXPERT in m.lora_A and not getattr(m, "lora_variant", {}).get(EXPERT)
                           and m.lora_B[EXPERT].bias is None for m in layers)
-        if self.masked:
-            self._lora_dtype = layers[0].lora_A[EXPERT].weight.dtype
-            self._hooks = [m.lora_A[EXPERT].register_forward_pre_hook(self._mask_rows) for m in layers]
+        if self.rows_by_hooks:
+            self._hooks = [m.lora_A[EXPERT].register_forward_pre_hook(self._expert_rows_in) for m in layers]
+            self._hooks += [m.lora_B[EXPERT].register_forward_hook(self._base_rows_out) for m in layers]
 
-    def _mask_rows(self, module: Any, args: tuple) -> tuple | None:
-        # the LoRA branch's input, row i times 1 (expert) or 0 (base): B(A(0)) = 0 adds nothing
-        mask = getattr(self._local, "mask", None)
-        return None if mask is None else (args[0] * mask,)
+    def _expert_rows_in(self, module: Any, args: tuple) -> tuple | None:
+        # the LoRA branch sees only the expert rows (rows come first in the batch dimension)
+        n = getattr(self._local, "expert_rows", None)
+        if n is None:
+            return None
+        self._local.rows = args[0].shape[0]
+        return (args[0][:n],)
+
+    def _base_rows_out(self, module: Any, args: tuple, out: Any) -> Any:
+        # ...and adds B(A(x)) = 0 to the base rows, which is what LoRA does with an input of zeros
+        n = getattr(self._local, "expert_rows", None)
+        if n is None or n == self._local.rows:
+            return None
+        import torch
+
+        return torch.cat([out, out.new_zeros((self._local.rows - n, *out.shape[1:]))])
 
     @contextmanager
     def as_base(self):
         """Within the block, this thread's forwards of the small model are the base model's
-        (the LoRA input is multiplied by 0), while other threads keep decoding with the expert.
-        Only for masked adapters; with none loaded the model is the base anyway."""
-        before = getattr(self._local, "mask", None)
-        if self.peft is not None and not self.masked:
-            raise RuntimeError("as_base needs a masked adapter (no DoRA, LoRA bias or embedding LoRA)")
-        self._local.mask = 0.0
+        (the LoRA branch runs on no row), while other threads keep decoding with the expert.
+        Only for such adapters (`rows_by_hooks`); with none loaded the model is the base anyway."""
+        before = getattr(self._local, "expert_rows", None)
+        if self.peft is not None and not self.rows_by_hooks:
+            raise RuntimeError("as_base needs an adapter the LoRA hooks can split by rows "
+                               "(no DoRA, LoRA bias or embedding LoRA)")
+        self._local.expert_rows = 0
         try:
             yield self
         finally:
-            self._local.mask = before
+            self._local.expert_rows = before
 
     def run_small(self, ids: Any, rows: list[str], cache: Any, keep: int, hidden: bool = False) -> Any:
         """Logits (len(rows), keep, vocab) of the small model, row i under adapter rows[i]
-        (EXPERT or BASE); with `hidden`, the final hidden states (len(rows), keep, d) instead."""
-        import torch
-
+        (EXPERT or BASE, the EXPERT rows first); with `hidden`, the final hidden states
+        (len(rows), keep, d) instead."""
         x = ids.expand(len(rows), -1)
-        if not self.masked:  # peft's own mixed-batch forward (DoRA, LoRA bias, embedding LoRA, ...)
+        if not self.rows_by_hooks:  # peft's own mixed-batch forward (DoRA, LoRA bias, embedding LoRA, ...)
             return self.peft(input_ids=x, adapter_names=rows, cache=cache, use_cache=True,
                              logits_to_keep=keep).logits
-        key = (tuple(rows), ids.device)
-        if key not in self._masks:  # made once: on CUDA a new tensor from a list is a synced copy
-            self._masks[key] = torch.tensor([1.0 if r == EXPERT else 0.0 for r in rows],
-                                            dtype=self._lora_dtype, device=ids.device).view(-1, 1, 1)
-        before, self._local.mask = getattr(self._local, "mask", None), self._masks[key]
+        experts = rows.count(EXPERT)
+        if rows[:experts] != [EXPERT] * experts:
+            raise ValueError(f"the expert rows must come first: {rows}")
+        before, self._local.expert_rows = getattr(self._local, "expert_rows", None), experts
         try:
             model = self.peft.base_model.model  # the transformers model, LoRA layers inside
             if hidden:
@@ -209,7 +225,7 @@ class ProxyModels:
                 return out.last_hidden_state[:, -keep:]
             return model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=keep).logits
         finally:
-            self._local.mask = before
+            self._local.expert_rows = before
 
     @property
     def foldable(self) -> bool:
@@ -217,7 +233,7 @@ class ProxyModels:
         import torch
 
         head = self.small.get_output_embeddings()
-        return (self.masked and plain_head(self.small) and type(head) is torch.nn.Linear
+        return (self.rows_by_hooks and plain_head(self.small) and type(head) is torch.nn.Linear
                 and head.bias is None)
 
     def unload(self) -> None:
@@ -227,7 +243,7 @@ class ProxyModels:
         self._hooks = []
         if self.peft is not None:
             self.peft.unload()
-            self.peft, self.adapter_path, self.masked, self._masks = None, None, False, {}
+            self.peft, self.adapter_path, self.rows_by_hooks = None, None, False
             self.adapter_serial += 1
 
     def close(self) -> None:

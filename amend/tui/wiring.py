@@ -121,7 +121,7 @@ def base_view(assistant):
     """For this thread, the shared model of a one-model profile as the base model (the assistant's
     expert is injected into it); for two models, nothing to do: the large one carries no LoRA."""
     models = assistant.decoder.models
-    if models.shared and (models.peft is None or models.masked):
+    if models.shared and (models.peft is None or models.rows_by_hooks):
         return models.as_base()
     return nullcontext()
 

@@ -113,28 +113,34 @@ def test_combined_logits_equal_three_separate_forwards_pair(pair):
         assert (expert - base).abs().max() > 1e-3
 
 
-def test_masked_rows_equal_peft_mixed_batch_rows(tiny, random_adapter):
-    """The expert/base rows by LoRA-input masking are the rows of peft's adapter_names API."""
+def test_hooked_rows_equal_peft_mixed_batch_rows(tiny, random_adapter):
+    """The expert/base rows told apart by the LoRA hooks (LoRA on the expert rows only) are the
+    rows of peft's adapter_names API: one token, a prompt, and several rows of each kind."""
     from amend.assistant.proxy import BASE, EXPERT
 
     with ProxyDecoder(tiny, random_adapter) as d:
-        assert d.models.masked
+        assert d.models.rows_by_hooks
         ids = d.encode(QUESTION)
-        with torch.inference_mode():
-            ours = d.models.run_small(ids, [EXPERT, BASE], None, keep=3)
-            peft = d.models.peft(input_ids=ids.expand(2, -1), adapter_names=[EXPERT, BASE], logits_to_keep=3).logits
-        assert torch.allclose(ours, peft, atol=1e-5, rtol=0)
-        assert (ours[0] - ours[1]).abs().max() > 1e-2
+        for rows, x, keep in [([EXPERT, BASE], ids, 3), ([EXPERT, BASE], ids[:, -1:], 1),
+                              ([EXPERT] * 2 + [BASE] * 3, ids, 2), ([BASE], ids, 1), ([EXPERT], ids, 1)]:
+            with torch.inference_mode():
+                ours = d.models.run_small(x, rows, None, keep=keep)
+                peft = d.models.peft(input_ids=x.expand(len(rows), -1), adapter_names=rows,
+                                     logits_to_keep=keep).logits
+            assert torch.allclose(ours, peft, atol=1e-5, rtol=0), rows
+        assert (ours[0] - d.models.run_small(ids, [BASE], None, keep=1)[0]).abs().max() > 1e-2
+        with pytest.raises(ValueError, match="expert rows must come first"):
+            d.models.run_small(ids, [BASE, EXPERT], None, keep=1)
 
 
 def test_adapters_peft_must_mix_still_combine_exactly(pair, tmp_path):
-    """An adapter with a LoRA bias cannot be masked: peft's mixed batch gives the rows instead."""
+    """An adapter with a LoRA bias cannot be split by the hooks: peft's mixed batch gives the rows instead."""
     from amend.assistant.synthetic import save_lora
 
     loaded, _ = pair
     adapter = save_lora(loaded.small, tmp_path / "bias-lora", std=0.05, seed=4, lora_bias=True)
     with ProxyDecoder(loaded, adapter) as d:
-        assert not d.models.masked and not d.models.foldable
+        assert not d.models.rows_by_hooks and not d.models.foldable
         ids = d.encode(QUESTION)
         assert_steps_match_reference(d, ids, 3, 1.0)
 
