@@ -19,7 +19,7 @@ faster:
   instead of two also matters on CPU: a one-row product is a matrix-vector product that torch runs
   on the calling thread, while a two-row one wakes the OpenMP threads, and with threads that sleep
   between operations (amend.machine) that wake-up cost more than the product: float32
-  [2, 896] x [896, 8] 121 us against 2 us, about 35 ms of every qwen-coder token
+  [2, 896] x [896, 8] 121 us against 2-9 us for one row, about 35 ms of every qwen-coder token
   (docs/DECODING.md). Adapters this does not hold for (DoRA, LoRA bias, embedding LoRA) use
   peft's API. The adapter is never merged: the base row must stay the base. The rows are per
   thread, and `as_base()` gives another thread (the trainer deriving with a shared model) the
@@ -169,7 +169,7 @@ class ProxyModels:
         self.adapter_serial += 1
         layers = [m for m in self.peft.modules() if isinstance(m, LoraLayer)]
         self.rows_by_hooks = all(EXPERT in m.lora_A and not getattr(m, "lora_variant", {}).get(EXPERT)
-                          and m.lora_B[EXPERT].bias is None for m in layers)
+                                 and m.lora_B[EXPERT].bias is None for m in layers)
         if self.rows_by_hooks:
             self._hooks = [m.lora_A[EXPERT].register_forward_pre_hook(self._expert_rows_in) for m in layers]
             self._hooks += [m.lora_B[EXPERT].register_forward_hook(self._base_rows_out) for m in layers]
