@@ -132,12 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     timings: list[float | None] = []  # per timed update: seconds until the facts-first adapter was active
     result, total, learned, scores = timed_update(lambda session: added.append(add_fact(session, FACT)[0].id))
     retracted, retract_total, still_first, retract_scores = timed_update(lambda session: retract_fact(session, added[0]))
-    tr, rt = result.train, retracted.train
+    tr, rt, ft = result.train, retracted.train, result.first_train
     out = {
         "profile": lp.profile.name, "device": lp.device, "derive": derive, "mode": result.mode,
         "derive_s": result.timings.get("derive", 0.0), "score_s": result.timings.get("score", 0.0),
         "train_s": result.timings.get("train"), "save_s": result.timings.get("save"),
         "fact_first": settings.fact_first, "fact_active_s": timings[0], "first_train_s": result.timings.get("first_train"),
+        "first_train_steps": ft.steps if ft else 0, "first_train_examples": ft.examples if ft else 0,
+        "first_train_loss": round(ft.final_loss, 4) if ft else None,
         "total_s": round(total, 3), "load_s": round(load_s, 3), "total_with_load_s": round(total + load_s, 3),
         "steps": tr.steps if tr else 0, "step_s": round(tr.step_seconds, 3) if tr else None,
         "examples": tr.examples if tr else 0, "final_loss": round(tr.final_loss, 4) if tr else None,

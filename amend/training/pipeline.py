@@ -89,6 +89,7 @@ class UpdateResult:
     message: str = ""
     first_version: int | None = None  # the facts-first adapter published before deriving (fact_first)
     first_active_s: float | None = None  # seconds from the start of the update until it was active
+    first_train: TrainResult | None = None  # the facts-first adapter's training (steps, loss)
 
 
 def _payloads(store, job_ids: list[int]) -> tuple[dict[int, str], bool]:
@@ -366,7 +367,7 @@ class Update:
         self.first_folder = Path(published.path)
         r.first_version, r.first_active_s = published.version, round(time.perf_counter() - self.started, 3)
         r.timings["first_train"], r.timings["first_save"] = r.timings.pop("train"), r.timings.pop("save")
-        r.train, r.version, r.path = None, None, None
+        r.first_train, r.train, r.version, r.path = r.train, None, None, None
         # a caller that answers meanwhile (the chat) takes the new adapter up on this stage
         self.report(Progress("published", STAGE_START["derive"], r.message))
 

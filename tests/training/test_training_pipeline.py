@@ -289,6 +289,7 @@ def test_facts_first_a_new_fact_is_active_before_its_consequences(tiny, fast):
     assert ranks_first(seen["first_scores"])  # the fact answers already
     assert (result.mode, result.first_version, result.version) == ("incremental", 2, 3)
     assert result.first_active_s is not None and result.derived > 0
+    assert result.first_train.steps > 0 and result.first_train is not result.train  # each phase its own
     assert {"first_train", "first_save", "derive", "train", "save"} <= set(result.timings)
     with store.session(write=False) as session:
         final = active_adapter(session, "tiny")
