@@ -36,19 +36,22 @@ faster:
 - **Only real tokens.** An output layer may have more rows than the tokenizer has ids (Qwen2.5:
   151,936 against 151,665); those padding columns are cut off before anything is combined, so
   they get no probability (the same as a -inf mask) when sampling or scoring.
-- **CUDA**: the small model runs on a stream of its own, overlapping the large one. **float32 on
-  CPU**: some weights are stored column-major while decoding (amend.assistant.layout).
+- **The two forwards overlap**: on CUDA the small model runs on a stream of its own, on CPU on a
+  helper thread (amend.assistant.overlap). **float32 on CPU**: some weights are stored
+  column-major while decoding (amend.assistant.layout).
 """
 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from amend.assistant import layout
 from amend.assistant.kvcache import CacheSet, PromptCache
+from amend.assistant.overlap import SideThread
 from amend.models.heads import plain_head
 
 EXPERT, BASE = "default", "__base__"  # peft adapter names of the two small-model rows
@@ -127,7 +130,8 @@ class ProxyModels:
     they are one model); `unload()` removes them, `close()` also restores the weights' layout.
     """
 
-    def __init__(self, loaded: Any, adapter_path: str | Path | None = None, transpose: bool | None = None) -> None:
+    def __init__(self, loaded: Any, adapter_path: str | Path | None = None, transpose: bool | None = None,
+                 overlap: bool = True) -> None:
         self.loaded = loaded
         self.large = loaded.large
         self.small = loaded.small
@@ -147,6 +151,8 @@ class ProxyModels:
             import torch
 
             self.stream = torch.cuda.Stream()
+        # CPU, two models: the small model's forward on a helper thread, beside the large one's
+        self.side = SideThread() if overlap and str(self.device) == "cpu" and not self.shared else None
         self._transposed: list[Any] = []  # Linear modules whose weight is stored transposed
         if transpose is None:
             transpose = self.device == "cpu"
@@ -251,6 +257,9 @@ class ProxyModels:
         self.unload()
         layout.restore(self._transposed)
         self._transposed = []
+        if self.side is not None:
+            self.side.close()
+            self.side = None
 
     @property
     def vocab(self) -> int:
@@ -369,12 +378,20 @@ class ProxyStep:
         if self.m.shared:  # one two-row forward; the base row is the large model
             return self._combined(self._small(small_ids, keep), None)
         if self.m.stream is not None:  # CUDA: small on its own stream, overlapping the large
-            side = self.m.stream
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
+            stream = self.m.stream
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
                 rows = self._small(small_ids, keep)
             self.large_logits = self._large(large_ids, keep)
-            torch.cuda.current_stream().wait_stream(side)
+            torch.cuda.current_stream().wait_stream(stream)
+        elif self.m.side is not None:  # CPU: small on a helper thread, beside the large
+            pending = self.m.side.submit(self._small, small_ids, keep)
+            try:
+                self.large_logits = self._large(large_ids, keep)
+            except BaseException:
+                wait([pending])  # never leave the small model's cache mid-update
+                raise
+            rows = pending.result()
         else:
             rows = self._small(small_ids, keep)
             self.large_logits = self._large(large_ids, keep)

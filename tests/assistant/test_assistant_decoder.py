@@ -113,6 +113,65 @@ def test_combined_logits_equal_three_separate_forwards_pair(pair):
         assert (expert - base).abs().max() > 1e-3
 
 
+def test_cpu_pair_runs_the_small_model_beside_the_large_one(pair):
+    """On CPU with two models the small model's forward runs on the helper thread, under the
+    caller's inference mode, and the logits are exactly those of the two forwards in turn."""
+    loaded, adapter = pair
+    seen = []
+    hook = loaded.small.get_decoder().register_forward_pre_hook(
+        lambda module, args: seen.append((threading.current_thread().name, torch.is_inference_mode_enabled())))
+    try:
+        with ProxyDecoder(loaded, adapter) as d:
+            assert d.models.side is not None
+            ids, runs = d.encode(QUESTION), []
+            for _ in range(2):
+                run, x, logits = d.step(1.0), ids, []
+                with torch.inference_mode():
+                    for _ in range(4):
+                        logits.append(run.feed(x))
+                        x = logits[-1].argmax().view(1, 1)
+                runs.append(logits)
+                d.caches.clear()
+                if d.models.side is not None:
+                    d.models.side.close()
+                    d.models.side = None  # the second run: one forward after the other
+    finally:
+        hook.remove()
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+    beside, in_turn = seen[:4], seen[4:]
+    assert {name.startswith("amend-small-model") for name, _ in beside} == {True}
+    assert {name.startswith("amend-small-model") for name, _ in in_turn} == {False}
+    assert {inference for _, inference in seen} == {True}
+
+
+def test_a_failing_large_forward_waits_for_the_small_one(pair, monkeypatch):
+    """An error in the large model's forward is raised only once the small model's forward on the
+    helper thread is over, so no forward is left running on the caches."""
+    import time
+
+    from amend.assistant.proxy import ProxyStep
+
+    loaded, adapter = pair
+    finished = []
+    small = ProxyStep._small
+
+    def slow_small(self, ids, keep):
+        time.sleep(0.2)
+        out = small(self, ids, keep)
+        finished.append(True)
+        return out
+
+    def failing_large(self, ids, keep):
+        raise RuntimeError("large failed")
+
+    monkeypatch.setattr(ProxyStep, "_small", slow_small)
+    monkeypatch.setattr(ProxyStep, "_large", failing_large)
+    with ProxyDecoder(loaded, adapter) as d:
+        with pytest.raises(RuntimeError, match="large failed"), torch.inference_mode():
+            d.step(1.0).feed(d.encode(QUESTION))
+        assert finished == [True]
+
+
 def test_hooked_rows_equal_peft_mixed_batch_rows(tiny, random_adapter):
     """The expert/base rows told apart by the LoRA hooks (LoRA on the expert rows only) are the
     rows of peft's adapter_names API: one token, a prompt, and several rows of each kind."""
