@@ -24,7 +24,8 @@ the same chat format, so this is exactly the situation it has to be good in.
 - A contradiction judged false becomes a negative: "Is it true that <c>?" -> "No. <fact>", so the
   expert learns to reject it rather than merely never to say it.
 - An incremental update adds a replay sample of earlier statements (`replay` of them), so an
-  adapter trained further on new facts does not forget the old ones.
+  adapter trained further on new facts does not forget the old ones. They are marked
+  (`Example.replay`): the trainer's early stop waits for the new examples only (lora.py).
 - The retain set (retain.py) becomes examples with `retain=True`: they carry no target words;
   the trainer keeps the expert's distribution on them at the base model's (lora.py). What a
   retracted or edited fact taught becomes such examples too (`forget_examples`): unlearning is
@@ -76,6 +77,7 @@ class Example:
     prompt: str
     answer: str
     retain: bool = False  # a retain question: keep the base model's distribution along `answer`
+    replay: bool = False  # a replayed earlier item: trained, but the early stop does not wait for it
 
 
 def short_form(answer: str) -> str:
@@ -158,7 +160,7 @@ def build_examples(
     if replay > 0 and replay_pool:
         pool = sorted(set(replay_pool), key=lambda k: (k.fact_id or 0, k.text))  # order-independent
         for item in rng.sample(pool, min(replay, len(pool))):
-            others += examples_for(item, fact_repeats=1)
+            others += [replace(e, replay=True) for e in examples_for(item, fact_repeats=1)]
     rng.shuffle(facts)
     rng.shuffle(others)
     return _spread(facts, others)
@@ -182,6 +184,7 @@ class Encoded:
     input_ids: list[int]
     labels: list[int]  # IGNORE on the prompt, the token id on the answer
     retain: bool = False  # the answer positions carry the KL term to the base model, not cross-entropy
+    replay: bool = False  # a replayed earlier item (Example.replay)
 
 
 def chat_prompt(tokenizer, question: str) -> str:
@@ -206,7 +209,7 @@ def encode(tokenizer, example: Example, max_length: int = 160) -> Encoded:
     p_ids = p_ids[-max(1, max_length - len(a_ids)):]  # keep the prompt's end if too long
     ids = (p_ids + a_ids)[:max_length]
     labels = ([IGNORE] * len(p_ids) + a_ids)[:max_length]
-    return Encoded(ids, labels, example.retain)
+    return Encoded(ids, labels, example.retain, example.replay)
 
 
 def collate(batch: Sequence[Encoded], pad_id: int) -> dict[str, list[list[int]]]:

@@ -7,7 +7,11 @@ weights that the decoder and the large-model role share are never changed.
 
 Either continues from an adapter folder (an incremental update: more facts on top) or starts
 from fresh LoRA weights (a full retrain: what a retracted fact taught is really gone). Stops
-early once an epoch's mean loss is below `target_loss`.
+early once an epoch's mean loss on the rows learned now is below `target_loss`: replayed rows
+(what earlier adapters taught, `Example.replay`) are trained but not waited for. They are there
+so that the old knowledge is not lost while the new is learned, and how well an earlier update
+had learned them, which is the same in any later update, must not decide how long this one takes
+(with 1,000 facts in the store it added two steps to a one-fact update, docs/TRAINING.md).
 
 The loss of a step has two parts (retain.py says why):
 
@@ -99,6 +103,7 @@ class TrainResult:
     stopped_early: bool
     continued_from: str | None = None  # adapter folder continued from, None for a fresh adapter
     config: dict = field(default_factory=dict)
+    now_loss: float | None = None  # final_loss without the replayed rows: what the early stop watches
 
     def metrics(self) -> dict:
         """JSON-ready summary for the manifest and the training-run row."""
@@ -162,9 +167,10 @@ def _answer_logits(model, tensors: dict, prefix, mask, plain: bool):
     return _run(model, tensors, prefix, head=True)[:, :-1][mask].float()
 
 
-def _chunk_loss(model, tensors: dict, prefix, retain: bool, plain: bool | None = None):
+def _chunk_loss(model, tensors: dict, prefix, retain: bool, plain: bool | None = None, per_row: bool = False):
     """(summed loss, positions) of one chunk of rows: the cross-entropy of the rows to learn, or
-    with `retain` the KL(base || expert) of retain rows, summed over their answer positions."""
+    with `retain` the KL(base || expert) of retain rows, summed over their answer positions.
+    `per_row`: the loss as a vector, each row's sum (they add up to the summed loss)."""
     import torch
 
     plain = plain_head(model) if plain is None else plain
@@ -172,14 +178,19 @@ def _chunk_loss(model, tensors: dict, prefix, retain: bool, plain: bool | None =
     targets = tensors["labels"][:, n + 1:]
     mask = targets != IGNORE  # the positions that predict an answer token
     logits = _answer_logits(model, tensors, prefix, mask, plain)  # (K, vocab), row-major over the chunk
+    reduction = "none" if per_row else "sum"
     if not retain:
-        return torch.nn.functional.cross_entropy(logits, targets[mask], reduction="sum"), int(mask.sum())
-    whole = torch.cat([mask.new_zeros((mask.shape[0], n)), mask], dim=1)  # from position 0: no prefix
-    with torch.no_grad(), model.disable_adapter():  # the same small model, adapter off: the base
-        base = _answer_logits(model, tensors, None, whole, plain)
-    kl = torch.nn.functional.kl_div(torch.log_softmax(logits, dim=-1), torch.log_softmax(base, dim=-1),
-                                    log_target=True, reduction="sum")
-    return kl, int(mask.sum())
+        loss = torch.nn.functional.cross_entropy(logits, targets[mask], reduction=reduction)
+    else:
+        whole = torch.cat([mask.new_zeros((mask.shape[0], n)), mask], dim=1)  # from position 0: no prefix
+        with torch.no_grad(), model.disable_adapter():  # the same small model, adapter off: the base
+            base = _answer_logits(model, tensors, None, whole, plain)
+        loss = torch.nn.functional.kl_div(torch.log_softmax(logits, dim=-1), torch.log_softmax(base, dim=-1),
+                                          log_target=True, reduction=reduction)
+        loss = loss.sum(dim=-1) if per_row else loss
+    if per_row:  # each answer position's loss added to its row's
+        loss = loss.new_zeros(mask.shape[0]).index_add(0, mask.nonzero()[:, 0], loss)
+    return loss, int(mask.sum())
 
 
 def _positions(rows: Sequence[Encoded]) -> int:
@@ -188,8 +199,9 @@ def _positions(rows: Sequence[Encoded]) -> int:
 
 
 def _backward(model, learn: list[Encoded], keep: list[Encoded], prefix, cfg: TrainConfig, pad_id: int,
-              device) -> tuple[float, float | None]:
-    """Accumulate one step's gradient; returns (cross-entropy, KL or None) of the step:
+              device) -> tuple[float, float | None, float | None]:
+    """Accumulate one step's gradient; returns (cross-entropy, KL or None, cross-entropy of the
+    rows learned now or None) of the step, the last with replayed rows left out:
 
         loss = mean CE over the answer tokens to learn + retain_weight * mean KL over retain positions
 
@@ -202,14 +214,19 @@ def _backward(model, learn: list[Encoded], keep: list[Encoded], prefix, cfg: Tra
     size = cfg.micro_batch if cfg.micro_batch > 0 else max(len(learn), len(keep), 1)
     totals = {False: _positions(learn), True: _positions(keep)}
     sums = {False: 0.0, True: 0.0}
+    now = [not e.replay for e in learn]
+    now_sum, now_positions = 0.0, _positions([e for e in learn if not e.replay])
     for rows, retain in [(learn, False), (keep, True)]:
         weight = (cfg.retain_weight if retain else 1.0) / max(totals[retain], 1)
         for c in range(0, len(rows), size):
             tensors = {k: torch.tensor(v, device=device) for k, v in collate(rows[c:c + size], pad_id).items()}
-            loss, _ = _chunk_loss(model, tensors, prefix, retain)
-            (loss * weight).backward()
-            sums[retain] += float(loss.detach())
-    return sums[False] / max(totals[False], 1), (sums[True] / max(totals[True], 1) if keep else None)
+            loss, _ = _chunk_loss(model, tensors, prefix, retain, per_row=True)
+            (loss.sum() * weight).backward()
+            sums[retain] += float(loss.detach().sum())
+            if not retain:
+                now_sum += float(loss.detach()[torch.tensor(now[c:c + size], device=loss.device)].sum())
+    return (sums[False] / max(totals[False], 1), (sums[True] / max(totals[True], 1) if keep else None),
+            now_sum / now_positions if now_positions else None)
 
 
 def _has_adapters(model) -> bool:
@@ -296,22 +313,24 @@ def train_lora(
         order_rng = random.Random(cfg.seed)
         shared = _shared_prefix(encoded + retained)
         prefix = torch.tensor([encoded[0].input_ids[:shared]], device=device) if shared >= PREFIX_MIN else None
-        step, epoch_losses, stopped_early, kls, next_retain = 0, [], False, [], 0
+        step, epoch_losses, now_loss, stopped_early, kls, next_retain = 0, [], None, False, [], 0
         start = time.perf_counter()
         for epoch in range(1, cfg.epochs + 1):
             order = list(range(len(encoded)))
             if epoch > 1:  # the first epoch keeps the given order (facts spread through it)
                 order_rng.shuffle(order)
-            losses, kls = [], []
+            losses, kls, now = [], [], []
             for b in range(0, len(order), cfg.batch_size):
                 rows = [encoded[i] for i in order[b:b + cfg.batch_size]]
                 keep = [retained[(next_retain + j) % len(retained)] for j in range(min(cfg.retain_batch, len(retained)))]
                 next_retain += len(keep)
-                ce, kl = _backward(peft_model, rows, keep, prefix, cfg, pad_id, device)
+                ce, kl, ce_now = _backward(peft_model, rows, keep, prefix, cfg, pad_id, device)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
                 losses.append(ce)
+                if ce_now is not None:
+                    now.append(ce_now)
                 if kl is not None:
                     kls.append(kl)
                 if on_step:
@@ -321,7 +340,8 @@ def train_lora(
                 if step >= total:
                     break
             epoch_losses.append(sum(losses) / len(losses))
-            if epoch_losses[-1] < cfg.target_loss:
+            now_loss = sum(now) / len(now) if now else epoch_losses[-1]  # only replay: watch it
+            if now_loss < cfg.target_loss:
                 stopped_early = epoch < cfg.epochs
                 break
             if step >= total:
@@ -343,5 +363,5 @@ def train_lora(
         seconds=seconds, retain_kl=sum(kls) / len(kls) if kls else None, step_seconds=seconds / max(step, 1),
         examples=len(encoded), retain_examples=len(retained), device=str(device),
         stopped_early=stopped_early, continued_from=str(resume_from) if resume_from else None,
-        config=asdict(cfg),
+        config=asdict(cfg), now_loss=now_loss,
     )

@@ -115,6 +115,7 @@ def test_replay_samples_earlier_statements_deterministically():
     c = build_examples([STATEMENT], replay_pool=pool, replay=5, seed=4)
     assert a == b  # the same items whatever order the pool came in
     assert len(a) == 6 and sum(e.answer.startswith("Old statement") for e in a) == 5
+    assert all(e.replay == e.answer.startswith("Old statement") for e in a)  # marked, for the early stop
     assert a != c
     assert len(build_examples([STATEMENT], replay_pool=pool, replay=0)) == 1
 

@@ -90,6 +90,31 @@ def test_training_continues_from_an_adapter_and_stops_early(tiny, trained, tmp_p
     assert not any("lora" in n for n, _ in tiny.small.named_modules())
 
 
+def test_the_early_stop_waits_for_the_new_rows_not_the_replayed_ones(tiny, trained, tmp_path):
+    """Continuing an adapter that knows the new rows, beside replayed rows it never learned: the
+    epoch's loss over all rows stays above the target, the new rows' is below it, and the run
+    stops after one epoch (before, it ran every epoch for the replayed rows)."""
+    from dataclasses import replace
+
+    from amend.training.dataset import encode
+
+    folder, _, _, _ = trained
+    learned = build_examples(KNOWN, REFUTED, seed=0)
+    unknown = [Example(f"What is the motto of the Order of {name}?", f"{motto}.", replay=True)
+               for name, motto in [("Quillon", "Salt before silver"), ("Marrow", "Nine lanterns, one road"),
+                                   ("Tessaly", "Under the hollow oak we keep the ledger")]]
+    examples = learned + unknown
+    cfg = replace(CONFIG, target_loss=0.5, epochs=3)
+    result = train_lora(tiny.small, tiny.tokenizer, examples, tmp_path / "replayed", cfg, resume_from=folder)
+    assert result.now_loss < cfg.target_loss < result.final_loss
+    assert result.stopped_early and result.epochs == 1
+    # the same rows, none marked replay: the run has to learn them all and takes every epoch
+    unmarked = [replace(e, replay=False) for e in examples]
+    again = train_lora(tiny.small, tiny.tokenizer, unmarked, tmp_path / "unmarked", cfg, resume_from=folder)
+    assert again.epochs > 1 and again.now_loss == again.final_loss
+    assert encode(tiny.tokenizer, unknown[0]).replay
+
+
 def test_training_beside_a_loaded_expert_trains_the_base_and_leaves_the_expert(tiny, trained, tmp_path):
     """The assistant keeps its expert injected into the small model; training then runs on a
     copy without those layers: the same adapter as from the plain base, the expert untouched."""
@@ -208,7 +233,8 @@ def test_micro_batches_give_the_step_s_loss_and_gradient(tiny):
         for micro in (0, 1):
             model.zero_grad(set_to_none=True)
             cfg = TrainConfig.from_settings(Settings(), retain_weight=0.5, micro_batch=micro)
-            ce, kl = _backward(model, rows[:3], rows[3:], prefix, cfg, tiny.tokenizer.pad_token_id or 0, "cpu")
+            ce, kl, now = _backward(model, rows[:3], rows[3:], prefix, cfg, tiny.tokenizer.pad_token_id or 0, "cpu")
+            assert now == pytest.approx(ce, rel=1e-6)  # no replayed rows: every row is learned now
             got[micro] = (ce, kl, [p.grad.clone() for p in model.parameters() if p.requires_grad])
         (c0, k0, g0), (c1, k1, g1) = got[0], got[1]
         assert (c0, k0) == pytest.approx((c1, k1), rel=1e-4) and k0 > 0
