@@ -130,8 +130,7 @@ class ProxyModels:
     they are one model); `unload()` removes them, `close()` also restores the weights' layout.
     """
 
-    def __init__(self, loaded: Any, adapter_path: str | Path | None = None, transpose: bool | None = None,
-                 overlap: bool = True) -> None:
+    def __init__(self, loaded: Any, adapter_path: str | Path | None = None, transpose: bool | None = None) -> None:
         self.loaded = loaded
         self.large = loaded.large
         self.small = loaded.small
@@ -152,7 +151,7 @@ class ProxyModels:
 
             self.stream = torch.cuda.Stream()
         # CPU, two models: the small model's forward on a helper thread, beside the large one's
-        self.side = SideThread() if overlap and str(self.device) == "cpu" and not self.shared else None
+        self.side = SideThread() if str(self.device) == "cpu" and not self.shared else None
         self._transposed: list[Any] = []  # Linear modules whose weight is stored transposed
         if transpose is None:
             transpose = self.device == "cpu"
