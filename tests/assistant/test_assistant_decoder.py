@@ -273,7 +273,8 @@ def test_logprob_is_the_sum_of_combined_log_softmax(tiny, random_adapter, pair, 
                 x = torch.tensor([[t]])
         assert total == pytest.approx(expected, abs=1e-3)
         assert d.logprob(QUESTION, continuation, alpha=0.0) != pytest.approx(total, abs=1e-3)
-        assert d.logprobs(QUESTION, [continuation, "Rome."], alpha=1.5)[0] == pytest.approx(total, abs=1e-5)
+        # a padded batch sums in another order than one row alone: 1e-5 apart was seen on one CPU
+        assert d.logprobs(QUESTION, [continuation, "Rome."], alpha=1.5)[0] == pytest.approx(total, abs=1e-3)
 
 
 @pytest.mark.cuda
