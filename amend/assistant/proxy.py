@@ -67,13 +67,21 @@ def strength(large: Any, alpha: float, below: float) -> Any:
     """alpha, or per position (a column) alpha where the large model is unsure, 0 where it is sure:
     its top token's probability is at least `below` ("Nudging", Fei et al. 2024: a small model
     steers a large one only at the tokens where the large one hesitates, so what it copies or
-    knows, a name from the question, stays its own). below >= 1: every token."""
-    if below >= 1.0:
+    knows, a name from the question, stays its own). below >= 1: every token. `below` may be a
+    column (one value per row, amend.assistant.batch)."""
+    if every_token(below):
         return alpha
     import torch
 
+    if torch.is_tensor(below):  # rows at >= 1 steer every token, even where the top token is certain
+        below = below.masked_fill(below >= 1.0, float("inf"))
     top = torch.softmax(large.float(), dim=-1).amax(dim=-1, keepdim=True)
     return alpha * (top < below).float()
+
+
+def every_token(below: Any) -> bool:
+    """Whether `strength` steers every token of every row: a number of at least 1."""
+    return isinstance(below, (int, float)) and below >= 1.0
 
 
 def tail_smoothed_base(large: Any, base: Any, floor: float) -> Any:
@@ -211,14 +219,15 @@ class ProxyModels:
         finally:
             self._local.expert_rows = before
 
-    def run_small(self, ids: Any, rows: list[str], cache: Any, keep: int, hidden: bool = False) -> Any:
+    def run_small(self, ids: Any, rows: list[str], cache: Any, keep: int, hidden: bool = False,
+                  **inputs: Any) -> Any:
         """Logits (len(rows), keep, vocab) of the small model, row i under adapter rows[i]
         (EXPERT or BASE, the EXPERT rows first); with `hidden`, the final hidden states
-        (len(rows), keep, d) instead."""
+        (len(rows), keep, d) instead. `inputs`: attention_mask and position_ids of a padded batch."""
         x = ids.expand(len(rows), -1)
         if not self.rows_by_hooks:  # peft's own mixed-batch forward (DoRA, LoRA bias, embedding LoRA, ...)
             return self.peft(input_ids=x, adapter_names=rows, cache=cache, use_cache=True,
-                             logits_to_keep=keep).logits
+                             logits_to_keep=keep, **inputs).logits
         experts = rows.count(EXPERT)
         if rows[:experts] != [EXPERT] * experts:
             raise ValueError(f"the expert rows must come first: {rows}")
@@ -226,9 +235,9 @@ class ProxyModels:
         try:
             model = self.peft.base_model.model  # the transformers model, LoRA layers inside
             if hidden:
-                out = model.get_decoder()(input_ids=x, cache=cache, use_cache=True)
+                out = model.get_decoder()(input_ids=x, cache=cache, use_cache=True, **inputs)
                 return out.last_hidden_state[:, -keep:]
-            return model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=keep).logits
+            return model(input_ids=x, cache=cache, use_cache=True, logits_to_keep=keep, **inputs).logits
         finally:
             self._local.expert_rows = before
 
@@ -280,7 +289,7 @@ def steer(m: ProxyModels, e: Any, b: Any, large: Any, alpha: float, below: float
     v, one_model = vocab, large is None  # one model in both parts: nothing to smooth
     if fold:  # one row through the output layer (see the module docstring)
         head = m.small.get_output_embeddings()
-        if one_model and below >= 1.0:
+        if one_model and every_token(below):
             return head(combine(b, e, b, alpha).to(head.weight.dtype))[..., :v].float()
         if one_model:  # the large model's logits are needed to see where it hesitates
             large = head(b.to(head.weight.dtype))[..., :v]

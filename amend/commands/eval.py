@@ -57,12 +57,14 @@ def eval_progress() -> Iterator[tuple]:
               help="Comma-separated systems to compare.")
 @click.option("--batch", is_flag=True, help="Put every case's facts into one store (many edits at once).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N cases.")
+@click.option("--answer-batch", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Greedy answers computed together in one batch (the same answers, faster; 1: one at a time).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a Markdown report to this file.")
 @click.pass_context
 def eval_cmd(ctx: click.Context, cases_file: Path | None, profile: str | None, systems: str, batch: bool,
-         limit: int | None, as_json: bool, out: Path | None) -> None:
+         limit: int | None, answer_batch: int, as_json: bool, out: Path | None) -> None:
     """Score the systems on knowledge-update cases: after the case's facts, does each system
     answer the probes (direct, paraphrase, multihop, locality)?
 
@@ -90,7 +92,7 @@ def eval_cmd(ctx: click.Context, cases_file: Path | None, profile: str | None, s
     with progress_bars() as report:
         loaded = load_profile(settings=s, on_progress=report)
     with eval_progress() as (on_answer, on_stage):
-        result = run_eval(cases, loaded, s, chosen, batch=batch, on_answer=on_answer, on_stage=on_stage)
+        result = run_eval(cases, loaded, s, chosen, batch=batch, answer_batch=answer_batch, on_answer=on_answer, on_stage=on_stage)
     if out is not None:
         command = "amend eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
         out.write_text(markdown_report(result, command), encoding="utf-8")

@@ -3,7 +3,8 @@
 A case (or, with `batch`, every case at once: many edits in one store, as MQuAKE's k) gets up to
 three temporary stores under one temporary AMEND_HOME each (see systems.py): its facts are added
 to each, `seed` and `dct` run their update jobs (the real worker, `run_pending`; derivation off
-for `seed`), then every system answers every probe of the case(s). The models are loaded once by
+for `seed`), then every system answers every probe of the case(s): the greedy answers of
+`answer_batch` probes at a time in one batch (amend.assistant.batch), then each probe's ranking. The models are loaded once by
 the caller and shared by all cases, systems and updates; an assistant's adapter is taken out of
 the shared model (`close`) before the next update trains on it.
 
@@ -92,10 +93,13 @@ def run_eval(
     settings: Settings,
     systems: Sequence[System],
     batch: bool = False,
+    answer_batch: int = 16,
     on_answer: OnAnswer | None = None,
     on_stage: OnStage | None = None,
 ) -> dict:
-    """Every probe of every case, answered by every system (see the module docstring)."""
+    """Every probe of every case, answered by every system (see the module docstring).
+    `answer_batch`: how many probes' greedy answers go through the models as one batch
+    (amend.assistant.batch; 1: one at a time)."""
     from amend.assistant.session import Assistant
     from amend.training.worker import UpdateFailed
 
@@ -133,8 +137,13 @@ def run_eval(
                     assistant = Assistant(ts.settings, loaded, store=ts.store)
                     try:
                         answerer = EvalAnswerer(assistant, system)
-                        for case in group:
-                            for probe in case.probes:
+                        probes = [(case, probe) for case in group for probe in case.probes]
+                        for i in range(0, len(probes), answer_batch):
+                            chunk = probes[i: i + answer_batch]
+                            if answer_batch > 1:
+                                on_stage(f"{name}: {system.name}", f"{len(chunk)} greedy answers in one batch")
+                                answerer.answer_ahead([p.question for _, p in chunk])
+                            for case, probe in chunk:
                                 on_stage(f"{name}: {system.name}", probe.question)
                                 r = score_probe(answerer, probe, case.id, system.name)
                                 prepared = answerer.prepare(probe.question)

@@ -82,6 +82,7 @@ class EvalAnswerer:
         self.assistant = assistant
         self.system = system
         self._prepared: dict[str, Prepared] = {}
+        self._answers: dict[str, str] = {}  # answered ahead (`answer_ahead`), not yet asked for
 
     def prepare(self, question: str) -> Prepared:
         if question not in self._prepared:
@@ -96,7 +97,21 @@ class EvalAnswerer:
                                                 a.steer_below(facts))
         return self._prepared[question]
 
+    def answer_ahead(self, questions: list[str]) -> None:
+        """The greedy answers to these questions, in one batch (amend.assistant.batch: what
+        `generate` gives each alone), kept for `generate` to hand out."""
+        from amend.assistant.batch import greedy_answers
+
+        todo = [q for q in dict.fromkeys(questions) if q not in self._answers]
+        if todo:
+            ps = [self.prepare(q) for q in todo]
+            texts = greedy_answers(self.assistant.decoder, [p.messages for p in ps], [p.alpha for p in ps],
+                                   [p.steer_below for p in ps], MAX_NEW_TOKENS)
+            self._answers.update(zip(todo, texts))
+
     def generate(self, question: str) -> str:
+        if question in self._answers:
+            return self._answers.pop(question)
         p = self.prepare(question)
         g = self.assistant.decoder.generate(
             p.messages, alpha=p.alpha, steer_below=p.steer_below, max_new_tokens=MAX_NEW_TOKENS,

@@ -60,6 +60,23 @@ def test_batch_puts_every_case_in_one_store(tiny, fast) -> None:
     assert out["systems"]["context"]["direct"]["n"] == 2
 
 
+def test_answers_in_batches_are_the_answers_one_at_a_time(tiny, fast) -> None:
+    second = parse_case({
+        "id": "v2", "facts": ["Mira Tallis was born in Oslo."],
+        "probes": [{"kind": "direct", "question": "Where was Mira Tallis born?", "answers": ["Oslo"],
+                    "distractors": ["Paris"]},
+                   {"kind": "locality", "question": "What is the capital of Japan?", "answers": ["Tokyo"],
+                    "distractors": ["Kyoto"]}],
+    })
+    stages: list[tuple[str, str]] = []
+    systems = parse_systems("large,context")
+    batched = run_eval([CASE, second], tiny, fast, systems, batch=True, on_stage=lambda *s: stages.append(s))
+    alone = run_eval([CASE, second], tiny, fast, systems, batch=True, answer_batch=1)
+    assert [c["answer"] for c in batched["cases"]] == [c["answer"] for c in alone["cases"]]
+    assert all(c["answer"] for c in batched["cases"]) and len(batched["cases"]) == 6
+    assert ("batch: context", "3 greedy answers in one batch") in stages
+
+
 def test_batch_updates_the_expert_once_for_all_cases(tiny, fast, monkeypatch) -> None:
     """--batch: one update per store over every case's facts (the training itself is beside the
     point here, and other tests run it: the update is recorded, not run)."""
