@@ -33,7 +33,7 @@ from typing import Any
 
 from amend.assistant.detok import StreamDetokenizer
 from amend.assistant.kvcache import common_prefix
-from amend.assistant.proxy import BASE, EXPERT, every_token, plausible_only, steer, strength
+from amend.assistant.proxy import BASE, EXPERT, steer_plausible
 
 
 class BatchStep:
@@ -109,19 +109,9 @@ class BatchStep:
         self.mask = self.mask.repeat(n, 1)
 
     def _combined(self, e: Any, b: Any, large: Any) -> Any:
-        """ProxyStep._combined, row by row: alpha and steer_below are columns."""
-        below = self._below()
-        combined = steer(self.m, e, b, large, self.alpha, below, self.fold, self.vocab, self.tail_floor)
-        if self.plausible <= 0.0:
-            return combined
-        head = self.m.small.get_output_embeddings()
-        expert = head(e.to(head.weight.dtype))[..., : self.vocab] if self.fold else e[..., : self.vocab]
-        steered = self.alpha != 0  # a row at alpha 0 is the large model's alone
-        if not every_token(below):
-            reference = large if large is not None else (
-                head(b.to(head.weight.dtype))[..., : self.vocab] if self.fold else b[..., : self.vocab])
-            steered = steered & (strength(reference, 1.0, below) > 0)
-        return plausible_only(combined, expert, self.plausible, steered)
+        """ProxyStep's arithmetic, row by row: alpha and steer_below are columns."""
+        return steer_plausible(self.m, e, b, large, self.alpha, self._below(), self.fold, self.vocab,
+                               self.tail_floor, self.plausible)
 
     def keep(self, rows: Any) -> None:
         """Only these rows (a LongTensor of indices) from now on."""

@@ -305,6 +305,22 @@ def steer(m: ProxyModels, e: Any, b: Any, large: Any, alpha: float, below: float
     return combine(large, e, tail_smoothed_base(large, b, floor), strength(large, alpha, below))
 
 
+def steer_plausible(m: ProxyModels, e: Any, b: Any, large: Any, alpha: Any, below: Any, fold: bool, vocab: int,
+                    floor: float, plausible: float) -> Any:
+    """`steer`, then with `plausible` only the tokens the expert finds plausible where it steers:
+    where its strength is not 0 (`alpha`, a number or one per row, and `below`, see `strength`)."""
+    combined = steer(m, e, b, large, alpha, below, fold, vocab, floor)
+    if plausible <= 0.0:
+        return combined
+    head = m.small.get_output_embeddings()
+    logits = (lambda h: head(h.to(head.weight.dtype))) if fold else (lambda x: x)  # hidden states: the output layer
+    steered: Any = True if isinstance(alpha, (int, float)) else alpha != 0  # a row at alpha 0 is the large model's
+    if not every_token(below):  # where the large model is sure it is not steered: its choice stands
+        reference = large if large is not None else logits(b)[..., :vocab]  # one model: the base row is it
+        steered = steered & (strength(reference, 1.0, below) > 0)
+    return plausible_only(combined, logits(e)[..., :vocab], plausible, steered)
+
+
 class ProxyStep:
     """One decoding run: a KV cache per model; `start`/`feed` return the combined logits of the
     last position as float32 (vocab,). With `alpha == 0` or no adapter only the large model runs.
@@ -354,28 +370,9 @@ class ProxyStep:
         return self.rows
 
     def _combined(self, rows: Any, large: Any) -> Any:
-        """float32 (keep, vocab): large + alpha*(expert - base); `large` None: the base row is it.
-        With `plausible`, only the tokens the expert finds plausible where it steers."""
-        combined = steer(self.m, rows[0].float(), rows[1].float(), large, self.alpha, self.steer_below,
-                         self.fold, self.vocab, self.tail_floor)
-        if self.plausible <= 0.0:
-            return combined
-        expert = rows[0]
-        if self.fold:  # hidden states: the expert's own logits need the output layer
-            head = self.m.small.get_output_embeddings()
-            expert = head(expert.to(head.weight.dtype))
-        steered = True
-        if self.steer_below < 1.0:  # where the large model is sure it is not steered: its choice stands
-            reference = large if large is not None else self._base_logits(rows[1])
-            steered = strength(reference, 1.0, self.steer_below) > 0
-        return plausible_only(combined, expert[..., : self.vocab], self.plausible, steered)
-
-    def _base_logits(self, base: Any) -> Any:
-        """The base row's logits (the large model's, in a shared profile) from its hidden state or logits."""
-        if not self.fold:
-            return base[..., : self.vocab]
-        head = self.m.small.get_output_embeddings()
-        return head(base.to(head.weight.dtype))[..., : self.vocab]
+        """float32 (keep, vocab): large + alpha*(expert - base); `large` None: the base row is it."""
+        return steer_plausible(self.m, rows[0].float(), rows[1].float(), large, self.alpha, self.steer_below,
+                               self.fold, self.vocab, self.tail_floor, self.plausible)
 
     def _forward(self, large_ids: Any, small_ids: Any, keep: int) -> Any:
         import torch
