@@ -27,8 +27,8 @@ greedy); the interactive path stays `ProxyDecoder.generate`.
 from __future__ import annotations
 
 from collections import Counter
-from concurrent.futures import wait
 from collections.abc import Sequence
+from concurrent.futures import wait
 from typing import Any
 
 from amend.assistant.detok import StreamDetokenizer
