@@ -92,6 +92,7 @@ class Settings:
     retain_sample: int = 8  # further everyday questions per update, drawn at random
     retain_batch: int = 4  # retain questions in every training step, beside batch_size examples to learn
     micro_batch: int = 2  # rows per forward and backward in a step (the same gradient; fewer rows, less memory; 0: a step's learn rows at once)
+    checkpoint_every_s: float = 300.0  # seconds of training between checkpoints that a rerun of an interrupted update continues from (0: none)
     seed: int = 0  # seeds every random choice (training order, LoRA init, sampling)
 
     # where each value came from: field name -> "default", "env AMEND_X", "config.toml", "flag"

@@ -59,18 +59,23 @@ def eval_progress() -> Iterator[tuple]:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N cases.")
 @click.option("--answer-batch", type=click.IntRange(min=1), default=16, show_default=True,
               help="Greedy answers computed together in one batch (the same answers, faster; 1: one at a time).")
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep the run in this folder (stores, updates, answers so far) and continue the run "
+                   "there if there is one: give the same command again after an interruption.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a Markdown report to this file.")
 @click.pass_context
 def eval_cmd(ctx: click.Context, cases_file: Path | None, profile: str | None, systems: str, batch: bool,
-         limit: int | None, answer_batch: int, as_json: bool, out: Path | None) -> None:
+         limit: int | None, answer_batch: int, work: Path | None, as_json: bool, out: Path | None) -> None:
     """Score the systems on knowledge-update cases: after the case's facts, does each system
     answer the probes (direct, paraphrase, multihop, locality)?
 
     Each case runs in temporary stores of its own (never your facts); the seed-lora and dct
     systems train experts there. Scores per system and probe kind: ranking (the right answer
-    outscores every distractor) and generation (the greedy answer contains it).
+    outscores every distractor) and generation (the greedy answer contains it). A long run
+    (--batch over hundreds of cases is hours on a CPU) can be given a --work folder: stopped, it
+    continues from its last finished answer and its last training checkpoint.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -84,6 +89,10 @@ def eval_cmd(ctx: click.Context, cases_file: Path | None, profile: str | None, s
     if out is not None and not out.parent.is_dir():
         raise click.BadParameter(f"folder {out.parent} does not exist", param_hint="--out")
     s = settings(profile=profile)
+    if work is not None:  # another run's folder is refused now, not after the models load
+        from amend.evaluation.workdir import WorkDir, identity
+
+        WorkDir.open(work, identity(cases, s.profile, batch, s))
 
     from amend.evaluation.report import markdown_report, print_tables
     from amend.evaluation.runner import run_eval
@@ -92,7 +101,8 @@ def eval_cmd(ctx: click.Context, cases_file: Path | None, profile: str | None, s
     with progress_bars() as report:
         loaded = load_profile(settings=s, on_progress=report)
     with eval_progress() as (on_answer, on_stage):
-        result = run_eval(cases, loaded, s, chosen, batch=batch, answer_batch=answer_batch, on_answer=on_answer, on_stage=on_stage)
+        result = run_eval(cases, loaded, s, chosen, batch=batch, answer_batch=answer_batch, on_answer=on_answer,
+                          on_stage=on_stage, work=work)
     if out is not None:
         command = "amend eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
         out.write_text(markdown_report(result, command), encoding="utf-8")

@@ -59,7 +59,8 @@ def print_tables(result: dict, console=None) -> None:
 
 
 def markdown_report(result: dict, command: str = "", misses: int = 10) -> str:
-    """A Markdown report: the command, both tables, and the closest ranking misses per system."""
+    """A Markdown report: the command, both tables, the seconds of each stage (updates, each
+    system's answers; summed over the runs of a --work folder) and the closest ranking misses."""
     out = [f"# amend eval: {result['profile']}", ""]
     if command:
         out += ["```", command, "```", ""]
@@ -67,6 +68,10 @@ def markdown_report(result: dict, command: str = "", misses: int = 10) -> str:
     for metric in METRICS:
         if rows(result["systems"], metric)[1]:
             out += [f"## {metric}", "", markdown_table(result["systems"], metric), ""]
+    if result.get("stages"):
+        out += ["## seconds per stage", "", "| stage | seconds |", "|---|---|"]
+        out += [f"| {stage} | {seconds:.0f} |" for stage, seconds in result["stages"].items()]
+        out.append("")
     wrong = [c for c in result["cases"] if not c["ranking"]]
     if wrong and misses:
         out += ["## ranking misses (closest first)", "", "| system | case | kind | question | best alias | beat by | margin |",

@@ -21,7 +21,8 @@ The target of a retain row is the base model's whole next-token distribution at 
 its answer, from a forward without gradient with the adapter switched off (`disable_adapter`),
 the same small model either way. A step's rows go through in chunks (`micro_batch`) whose
 gradients add up to the step's (`_backward`): the memory of one chunk, the gradient of the
-step. Seeded: the LoRA init and the batch order depend only on the seed. Trains where the model lives (CUDA when the profile was loaded
+step. Seeded: the LoRA init and the batch order depend only on the seed. Every few minutes the loop
+saves a checkpoint that a rerun of the same update continues from (checkpoint.py). Trains where the model lives (CUDA when the profile was loaded
 there, else CPU). The chat template's common start (the system turn) is run once per step and
 the batch only on the rest, which saves about a fifth of each step (see `_run`).
 
@@ -33,6 +34,7 @@ the steps themselves and early stopping on the epoch loss would need a callback 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import random
 import time
@@ -43,6 +45,7 @@ from pathlib import Path
 from amend.config import Settings
 from amend.models.hf import quiet_transformers
 from amend.models.heads import plain_head
+from amend.training.checkpoint import Every, LoopState, fingerprint, load, save
 from amend.training.dataset import IGNORE, Encoded, Example, collate, encode
 
 
@@ -229,6 +232,30 @@ def _backward(model, learn: list[Encoded], keep: list[Encoded], prefix, cfg: Tra
             now_sum / now_positions if now_positions else None)
 
 
+def _resume(peft_model, optimizer, path: Path | None, print_: str, order_rng: random.Random) -> LoopState:
+    """The loop's state from the checkpoint at `path` if it holds this run (its LoRA weights and
+    optimizer state loaded into the model and optimizer), else a fresh start."""
+    loaded = load(path, print_) if path is not None else None
+    if loaded is None:
+        return LoopState()
+    from peft import set_peft_model_state_dict
+
+    state, lora, optim = loaded
+    set_peft_model_state_dict(peft_model, lora)
+    optimizer.load_state_dict(optim)
+    if state.order_rng is not None:
+        order_rng.setstate(state.order_rng)
+    return state
+
+
+def _checkpoint(path: Path, print_: str, st: LoopState, start: float, peft_model, optimizer) -> None:
+    """Save the loop's state after a step (the time so far counted in, for the next run's)."""
+    from peft import get_peft_model_state_dict
+
+    state = dataclasses.replace(st, seconds=st.seconds + time.perf_counter() - start)
+    save(path, print_, state, get_peft_model_state_dict(peft_model), optimizer.state_dict())
+
+
 def _has_adapters(model) -> bool:
     from peft.tuners.tuners_utils import BaseTunerLayer
 
@@ -273,6 +300,8 @@ def train_lora(
     resume_from: Path | None = None,
     on_step: Callable[[StepReport], None] | None = None,
     isolate: bool = False,
+    checkpoint: Path | None = None,
+    checkpoint_every_s: float = 300.0,
 ) -> TrainResult:
     """Train a LoRA adapter of `model` on `examples` and save it into `out_dir`.
 
@@ -283,7 +312,9 @@ def train_lora(
     another thread decodes with `model` meanwhile (in place, the LoRA layers would be visible to
     it while training runs); implied when `model` already has LoRA layers in it (the assistant's
     expert), which the copy drops. Either way `model` comes back exactly as it was: same
-    modules, weights and requires_grad.
+    modules, weights and requires_grad. `checkpoint`: a file to save the training state to every
+    `checkpoint_every_s` seconds and, when it holds this same run's state, to continue from
+    (checkpoint.py); the caller deletes it once the adapter is safe.
     """
     import torch
 
@@ -304,6 +335,8 @@ def train_lora(
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
 
+    print_ = fingerprint(encoded + retained, asdict(cfg), resume_from) if checkpoint is not None else ""
+
     quiet_transformers()  # (peft's FutureWarning on wrapping)
     peft_model = _wrap(base, cfg, resume_from)
     try:
@@ -313,40 +346,43 @@ def train_lora(
         order_rng = random.Random(cfg.seed)
         shared = _shared_prefix(encoded + retained)
         prefix = torch.tensor([encoded[0].input_ids[:shared]], device=device) if shared >= PREFIX_MIN else None
-        step, epoch_losses, now_loss, stopped_early, kls, next_retain = 0, [], None, False, [], 0
+        st, stopped_early = _resume(peft_model, optimizer, checkpoint, print_, order_rng), False
+        saving = Every(checkpoint_every_s if checkpoint is not None else 0)
         start = time.perf_counter()
-        for epoch in range(1, cfg.epochs + 1):
-            order = list(range(len(encoded)))
-            if epoch > 1:  # the first epoch keeps the given order (facts spread through it)
-                order_rng.shuffle(order)
-            losses, kls, now = [], [], []
-            for b in range(0, len(order), cfg.batch_size):
-                rows = [encoded[i] for i in order[b:b + cfg.batch_size]]
-                keep = [retained[(next_retain + j) % len(retained)] for j in range(min(cfg.retain_batch, len(retained)))]
-                next_retain += len(keep)
+        while st.epoch <= cfg.epochs:
+            if st.batch == 0:  # a new epoch (else one resumed from a checkpoint, halfway)
+                st.order = list(range(len(encoded)))
+                if st.epoch > 1:  # the first epoch keeps the given order (facts spread through it)
+                    order_rng.shuffle(st.order)
+                st.order_rng, st.losses, st.kls, st.now = order_rng.getstate(), [], [], []
+            while st.batch < len(st.order) and st.step < total:
+                rows = [encoded[i] for i in st.order[st.batch:st.batch + cfg.batch_size]]
+                keep = [retained[(st.next_retain + j) % len(retained)] for j in range(min(cfg.retain_batch, len(retained)))]
+                st.next_retain += len(keep)
                 ce, kl, ce_now = _backward(peft_model, rows, keep, prefix, cfg, pad_id, device)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-                step += 1
-                losses.append(ce)
+                st.step, st.batch = st.step + 1, st.batch + cfg.batch_size
+                st.losses.append(ce)
                 if ce_now is not None:
-                    now.append(ce_now)
+                    st.now.append(ce_now)
                 if kl is not None:
-                    kls.append(kl)
+                    st.kls.append(kl)
                 if on_step:
-                    elapsed = time.perf_counter() - start
-                    on_step(StepReport(step, total, epoch, losses[-1], elapsed / step * (total - step),
-                                       kls[-1] if kl is not None else None))
-                if step >= total:
-                    break
-            epoch_losses.append(sum(losses) / len(losses))
-            now_loss = sum(now) / len(now) if now else epoch_losses[-1]  # only replay: watch it
+                    elapsed = st.seconds + time.perf_counter() - start
+                    on_step(StepReport(st.step, total, st.epoch, st.losses[-1], elapsed / st.step * (total - st.step),
+                                       st.kls[-1] if kl is not None else None))
+                if saving.due():
+                    _checkpoint(checkpoint, print_, st, start, peft_model, optimizer)
+            st.epoch_losses.append(sum(st.losses) / len(st.losses))
+            now_loss = sum(st.now) / len(st.now) if st.now else st.epoch_losses[-1]  # only replay: watch it
+            st.epoch, st.batch = st.epoch + 1, 0
             if now_loss < cfg.target_loss:
-                stopped_early = epoch < cfg.epochs
+                stopped_early = st.epoch <= cfg.epochs
                 break
-            if step >= total:
+            if st.step >= total:
                 break
-        seconds = time.perf_counter() - start
+        seconds = st.seconds + time.perf_counter() - start
         out_dir.mkdir(parents=True, exist_ok=True)
         peft_model.save_pretrained(str(out_dir))
     finally:
@@ -359,8 +395,8 @@ def train_lora(
         for p, flag in requires_grad:
             p.requires_grad_(flag)
     return TrainResult(
-        steps=step, epochs=len(epoch_losses), final_loss=epoch_losses[-1], epoch_losses=epoch_losses,
-        seconds=seconds, retain_kl=sum(kls) / len(kls) if kls else None, step_seconds=seconds / max(step, 1),
+        steps=st.step, epochs=len(st.epoch_losses), final_loss=st.epoch_losses[-1], epoch_losses=st.epoch_losses,
+        seconds=seconds, retain_kl=sum(st.kls) / len(st.kls) if st.kls else None, step_seconds=seconds / max(st.step, 1),
         examples=len(encoded), retain_examples=len(retained), device=str(device),
         stopped_early=stopped_early, continued_from=str(resume_from) if resume_from else None,
         config=asdict(cfg), now_loss=now_loss,

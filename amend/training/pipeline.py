@@ -21,7 +21,8 @@ Given claimed update jobs (several pending jobs fold into one training run):
    retain set (retain.py): everyday questions near the facts taught and a random few more, kept
    at the base model's answers by a KL term, so that the expert changes what the facts are about
    and nothing else. No active facts left: the adapters are switched off and the assistant
-   answers with the large model alone.
+   answers with the large model alone. Every `checkpoint_every_s` the trainer saves its state,
+   and a rerun of the same jobs after an interruption continues from the last checkpoint.
 4. **save**: the adapter folder is published (adapters.py) and, in the same transaction, the jobs
    are finished and the training run recorded.
 
@@ -305,11 +306,18 @@ class Update:
             self.stage(stage, f"{plan.mode}: {sum(not e.retain for e in examples)} examples, "
                                 f"{sum(e.retain for e in examples)} retain questions ({len(forget)} to unlearn)")
             result = train_lora(self.lp.small, self.lp.tokenizer, examples, staged, cfg,
-                                resume_from=resume_from, on_step=on_step, isolate=self.isolate)
+                                resume_from=resume_from, on_step=on_step, isolate=self.isolate,
+                                checkpoint=self.checkpoint(stage) if s.checkpoint_every_s > 0 else None,
+                                checkpoint_every_s=s.checkpoint_every_s)
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise
         return staged, result
+
+    def checkpoint(self, stage: str) -> Path:
+        """Where training saves its state every few minutes, for a rerun after an interruption
+        (lora.py, checkpoint.py): one file per profile and stage, valid only for the same inputs."""
+        return folders.profile_dir(self.settings, self.profile) / f".checkpoint-{stage}.pt"
 
     def run(self) -> UpdateResult:
         s, r = self.settings, self.result
@@ -404,6 +412,7 @@ class Update:
                                     metrics, training_run_id=run_id, in_transaction=in_transaction,
                                     statements=plan.statements)
         r.version, r.path = published.version, str(published.path)
+        self.checkpoint("train" if finish else "teach").unlink(missing_ok=True)  # the adapter is safe now
         r.timings["save"] = round(time.perf_counter() - t, 3)
         return r
 

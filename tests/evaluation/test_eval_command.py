@@ -74,6 +74,26 @@ def test_eval_mistakes_are_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--cases FILE is required" in result.output
 
 
+def test_a_work_folder_of_another_run_is_refused_before_the_models_load(tmp_path: Path, home: Path) -> None:
+    from amend.config import load_settings
+    from amend.evaluation.cases import load_cases
+    from amend.evaluation.workdir import WorkDir, identity
+
+    cases, work = write_cases(tmp_path), tmp_path / "run"
+    WorkDir.open(work, identity(load_cases(cases, 1), "tiny", False, load_settings({"profile": "tiny"})))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["eval", "--cases", str(cases), "--profile", "tiny", "--work", str(work)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [f"Error: --work {work}: it holds another run (other cases: 1 "
+                                                  "there, 2 here); give the same command as before, or use another folder"]
+    result = runner.invoke(cli, ["eval", "--cases", str(cases), "--profile", "tiny", "--limit", "1", "--batch",
+                                 "--work", str(work)])
+    assert result.exit_code == 1 and "(batch False there, True here)" in result.output
+    (work / "run.json").write_text("{}")
+    result = runner.invoke(cli, ["eval", "--cases", str(cases), "--work", str(work)])
+    assert result.exit_code == 1 and "not an amend eval run" in result.output
+
+
 def test_convert_mquake_command(tmp_path: Path) -> None:
     out = tmp_path / "mquake.jsonl"
     fixture = Path(__file__).with_name("mquake_fixture.json")

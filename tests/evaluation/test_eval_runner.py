@@ -117,3 +117,43 @@ def test_a_failed_update_skips_its_systems_and_the_run_goes_on(tiny, fast, monke
     assert [c["system"] for c in out["cases"]] == ["large"]
     assert out["updates"] == [{"case": "v1", "store": "dct", "error": "update job(s) 1 failed: RuntimeError: out of memory"}]
     assert out["systems"]["dct"] == {} and out["systems"]["large"]["direct"]["n"] == 1
+
+
+def test_a_run_with_a_work_folder_continues_where_it_was_stopped(tiny, fast, tmp_path) -> None:
+    """Stopped while the expert system answers, the same run given the same folder does not
+    update or answer again what it finished, and its result is the whole run's."""
+    from amend.evaluation.workdir import OtherRun
+
+    second = parse_case({
+        "id": "v2", "facts": ["Mira Tallis was born in Oslo."],
+        "probes": [{"kind": "direct", "question": "Where was Mira Tallis born?", "answers": ["Oslo"],
+                    "distractors": ["Paris"]}],
+    })
+    work, systems = tmp_path / "run", parse_systems("large,seed-lora")
+
+    def stop_in_seed_lora(stage: str, detail: str) -> None:
+        if stage == "batch: seed-lora":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_eval([CASE, second], tiny, fast, systems, batch=True, answer_batch=1, on_stage=stop_in_seed_lora, work=work)
+    assert (work / "batch" / "seed" / "amend.db").is_file()
+
+    stages: list[str] = []
+    out = run_eval([CASE, second], tiny, fast, systems, batch=True, answer_batch=1, work=work,
+                   on_stage=lambda stage, detail: stages.append(stage))
+    assert "batch: large" not in stages and not any("update" in s for s in stages)  # done before
+    assert "batch: seed-lora" in stages
+    assert [(c["case"], c["system"]) for c in out["cases"]] == [
+        ("v1", "large"), ("v2", "large"), ("v1", "seed-lora"), ("v2", "seed-lora")]
+    [update] = out["updates"]
+    assert (update["store"], update["version"], update["facts"]) == ("seed", 1, 2)
+    assert set(out["stages"]) == {"batch: seed update", "batch: large", "batch: seed-lora"}
+    assert out["systems"]["seed-lora"]["direct"]["n"] == 2
+
+    again: list[str] = []  # everything answered: nothing runs, the same result
+    same = run_eval([CASE, second], tiny, fast, systems, batch=True, work=work, on_stage=lambda s, d: again.append(s))
+    assert again == [] and same["cases"] == out["cases"] and same["stages"] == out["stages"]
+
+    with pytest.raises(OtherRun, match="other cases: 2 there, 1 here"):
+        run_eval([CASE], tiny, fast, systems, batch=True, work=work)

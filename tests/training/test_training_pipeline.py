@@ -147,7 +147,7 @@ def test_retracting_every_fact_switches_the_expert_off(tiny, fast):
 
 def _run_child_and_kill(home: Path, when: str, seed: int) -> tuple[int, list[str]]:
     """Start kill_child.py; SIGKILL it at a random training step (when="train") or at the commit."""
-    env = {**os.environ, **FAST}
+    env = {**os.environ, **FAST, "AMEND_CHECKPOINT_EVERY_S": "0.001"}  # a training checkpoint after every step
     child = subprocess.Popen([sys.executable, str(Path(__file__).with_name("kill_child.py"))], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     rng = random.Random(seed)
@@ -177,6 +177,8 @@ def _run_child_and_kill(home: Path, when: str, seed: int) -> tuple[int, list[str
 
 @pytest.mark.parametrize("when", ["train", "save"])
 def test_sigkill_loses_nothing_and_the_next_update_completes(tiny, fast, home, when):
+    """Killed while it trains or just before it commits: the store is whole, the previous adapter
+    active, and the next update finishes the job, continuing the training from its checkpoint."""
     settings, store = fast
     add(store, OTHER)
     assert update(settings, store, tiny).version == 1
@@ -198,8 +200,15 @@ def test_sigkill_loses_nothing_and_the_next_update_completes(tiny, fast, home, w
     leftovers = [p.name for p in (settings.adapters_dir / "tiny").iterdir() if p.is_dir() and p.name != "v1"]
     assert leftovers  # the dead child's staging (train) or renamed v2 (save) folder
 
-    result = update(settings, store, tiny)  # the dead worker's job is taken again at once
+    steps: list[int] = []  # the dead worker's job is taken again at once
+    [result] = run_pending(settings, lp=tiny, store=store, derive=False,
+                           on_progress=lambda p: steps.append(p.step) if p.step else None)
     assert result.job_ids == [job_id] and result.version == 2 and result.facts == [1, fact_id]
+    # training goes on from the child's last checkpoint: the step it was in, or the one after
+    # (a kill while the checkpoint of its last reported step was written leaves the one before)
+    last = max(int(line.split()[1].split("/")[0]) for line in lines if line.startswith("STEP"))
+    assert steps[0] >= last if when == "train" else steps == [] or steps[0] == last
+    assert not list((settings.adapters_dir / "tiny").glob(".checkpoint-*"))  # gone once the adapter is safe
     with store.session(write=False) as session:
         assert get_job(session, job_id).status == "done"
         active = active_adapter(session, "tiny")
