@@ -21,10 +21,11 @@ The target of a retain row is the base model's whole next-token distribution at 
 its answer, from a forward without gradient with the adapter switched off (`disable_adapter`),
 the same small model either way. A step's rows go through in chunks (`micro_batch`) whose
 gradients add up to the step's (`_backward`): the memory of one chunk, the gradient of the
-step. Seeded: the LoRA init and the batch order depend only on the seed. Every few minutes the loop
-saves a checkpoint that a rerun of the same update continues from (checkpoint.py). Trains where the model lives (CUDA when the profile was loaded
-there, else CPU). The chat template's common start (the system turn) is run once per step and
-the batch only on the rest, which saves about a fifth of each step (see `_run`).
+step. Seeded: the LoRA init and the batch order depend only on the seed. Every few minutes the
+loop saves a checkpoint that a rerun of the same update continues from (checkpoint.py). Trains
+where the model lives (CUDA when the profile was loaded there, else CPU). The chat template's
+common start (the system turn) is run once per step and the batch only on the rest, which saves
+about a fifth of each step (see `_run`).
 
 A plain loop rather than transformers.Trainer: a few dozen steps on a few hundred short
 examples, where the Trainer's checkpointing, logging and accelerate set-up cost more time than
