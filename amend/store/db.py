@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from amend.store.errors import DatabaseBusy, StoreError
 from amend.store.sqlite_driver import VEC_LOADED, dbapi_module, load_sqlite_vec
 
-HEAD = "0004"  # the newest migration in amend/store/migrations/versions (a test checks this)
+HEAD = "0005"  # the newest migration in amend/store/migrations/versions (a test checks this)
 LOCK_TIMEOUT_S = 60.0  # default of how long a writer waits for another one (settings.lock_timeout)
 
 

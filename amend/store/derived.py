@@ -1,7 +1,8 @@
 """Statements derived from facts (deductive closure): saved per set of parent facts and profile.
 
-Saving a derivation replaces the statements derived earlier from exactly the same parents for
-the same profile, so re-deriving after an edit leaves no stale statements behind.
+Saving a derivation replaces the statements derived earlier from exactly the same parents by the
+same fact's derivation (its source) for the same profile, so re-deriving after an edit leaves no
+stale statements behind, and deriving B never replaces what A's derivation made with B.
 """
 
 from __future__ import annotations
@@ -17,15 +18,20 @@ from amend.store.schema import STATEMENT_KINDS, DerivedStatement, Fact, statemen
 
 
 def save_derivation(session: Session, parents: list[Fact | int], statements: list[dict], profile: str,
-                    generator: str, prompt_version: str) -> list[DerivedStatement]:
+                    generator: str, prompt_version: str, source: Fact | int | None = None) -> list[DerivedStatement]:
     """Store statements (dicts with text, kind, question, p_true, truth, accepted and optionally
     answer, reason and prompt_version, which overrides the call's) derived from parents.
 
-    parents are Facts (from any session) or fact ids.
+    parents are Facts (from any session) or fact ids; `source` is the one whose derivation made
+    them (the others are its related facts), the first parent if not given.
     """
     if not parents:
         raise StoreError("a derived statement needs at least one parent fact")
     parent_ids = {p if isinstance(p, int) else p.id for p in parents}
+    first = parents[0] if source is None else source
+    source_id = first if isinstance(first, int) else first.id
+    if source_id not in parent_ids:
+        raise StoreError(f"the source of a derived statement (fact {source_id}) must be one of its parents")
     parents = [get_fact(session, i) for i in sorted(parent_ids)]  # this session's instances
     earlier = session.scalars(
         select(DerivedStatement)
@@ -34,7 +40,8 @@ def save_derivation(session: Session, parents: list[Fact | int], statements: lis
         .options(selectinload(DerivedStatement.parents))
         .distinct()
     ).all()
-    stale = [s.id for s in earlier if {p.id for p in s.parents} == parent_ids]
+    stale = [s.id for s in earlier if {p.id for p in s.parents} == parent_ids  # the same parents, the same source
+             and s.source_fact_id in (source_id, None)]
     if stale:
         session.execute(delete(DerivedStatement).where(DerivedStatement.id.in_(stale)))
         for s in earlier:
@@ -49,6 +56,7 @@ def save_derivation(session: Session, parents: list[Fact | int], statements: lis
             text=st["text"], kind=st["kind"], question=st.get("question"), answer=st.get("answer"), p_true=float(st["p_true"]),
             truth=bool(st["truth"]), accepted=bool(st["accepted"]), generator=generator,
             prompt_version=st.get("prompt_version") or prompt_version, profile=profile, parents=list(parents), reason=st.get("reason"),
+            source_fact_id=source_id,
         ))
     session.add_all(saved)
     session.flush()

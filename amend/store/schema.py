@@ -156,6 +156,9 @@ class DerivedStatement(Base):
     profile: Mapped[str] = mapped_column(String(100), index=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reason: Mapped[str | None] = mapped_column(Text)  # why it was rejected (or accepted), in words
+    # the fact whose derivation made it (one of the parents; the others are its related facts);
+    # NULL for statements stored before migration 0005
+    source_fact_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     parents: Mapped[list[Fact]] = relationship(secondary=statement_parents, order_by="Fact.id")
 

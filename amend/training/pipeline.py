@@ -171,8 +171,11 @@ class Update:
                         self.result.superseded.append((other.id, fid))
 
     def needs_derivation(self, session, fact: Fact) -> bool:
-        """No statement of this profile derived from the fact since it last changed."""
-        return not any(s.profile == self.profile and s.created >= fact.updated for s in statements_for(session, fact.id))
+        """No statement of this profile derived from the fact since it last changed (its own
+        derivation's: a statement of another fact's, with this one among its related facts, does
+        not count; one stored before sources were kept, migration 0005, does)."""
+        return not any(s.profile == self.profile and s.created >= fact.updated and s.source_fact_id in (fact.id, None)
+                       for s in statements_for(session, fact.id))
 
     def derive(self, changes: dict[int, str], covered: dict[int, str]) -> None:
         """Derive what each new or changed fact implies (DCT), save it, then settle the graph.
@@ -237,8 +240,11 @@ class Update:
         from amend.training.dct.prompts import version_for
 
         by_text = {f.text: session.get(Fact, f.id) for f in related}
-        for old in statements_for(session, fact.id):  # what the earlier text implied is stale
-            if old.profile == self.profile:
+        # stale: the fact's own earlier derivation, and what other facts' derivations made with
+        # its earlier text; what they made with its present text stays (a fact derived after its
+        # related fact must not delete their joint statements)
+        for old in statements_for(session, fact.id):
+            if old.profile == self.profile and (old.source_fact_id in (fact.id, None) or old.created < fact.updated):
                 session.delete(old)
         session.flush()
         groups: dict[tuple[int, ...], list[dict]] = {}
@@ -251,7 +257,7 @@ class Update:
             })
         for key, sts in groups.items():
             save_derivation(session, [session.get(Fact, k) for k in key], sts, self.profile,
-                            derivation.generator, derivation.prompt_version)
+                            derivation.generator, derivation.prompt_version, source=fact)
             self.result.derived += len(sts)
 
     def retain(self, facts: list[str]) -> list:

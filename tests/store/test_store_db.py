@@ -238,7 +238,8 @@ def test_a_file_that_is_not_a_database(monkeypatch, home):
 
 
 def test_downgrade_from_short_answers_keeps_the_change_log_triggers(store):
-    """0004's downgrade recreates derived_statements on SQLite; 0003's triggers come back with it."""
+    """0004's and 0005's downgrades recreate derived_statements on SQLite; 0003's triggers come
+    back with it."""
     from alembic import command
 
     def statement_triggers() -> set[str]:
@@ -256,7 +257,8 @@ def test_downgrade_from_short_answers_keeps_the_change_log_triggers(store):
     with store.engine.connect() as conn:
         with conn.begin():
             command.downgrade(alembic_config(conn), "0003")
-    assert "answer" not in {c["name"] for c in inspect(store.engine).get_columns("derived_statements")}
+    columns = {c["name"] for c in inspect(store.engine).get_columns("derived_statements")}
+    assert not {"answer", "source_fact_id"} & columns
     assert statement_triggers() == before
     upgrade_to_head(store.engine)
     assert current_revision(store.engine) == HEAD

@@ -13,6 +13,23 @@ def st(text, kind="implication", accepted=True):
     return {"text": text, "kind": kind, "question": f"{text}?", "p_true": 0.8, "truth": accepted, "accepted": accepted}
 
 
+def test_a_derivation_replaces_only_what_its_own_source_made(store):
+    """A derived with B and B derived with A both make statements with parents {A, B}: saving one
+    fact's derivation again replaces its own, never the other's."""
+    with store.session() as s:
+        a, _ = add_fact(s, "Kell is the capital of Ostrava Minor")
+        b, _ = add_fact(s, "Ostrava Minor is in Europe")
+        save_derivation(s, [a, b], [st("Kell is in Europe")], "tiny", "tiny", "v1", source=a)
+        save_derivation(s, [a, b], [st("Europe has a capital called Kell")], "tiny", "tiny", "v1", source=b)
+        assert [(x.text, x.source_fact_id) for x in statements_for(s, a.id)] == [
+            ("Kell is in Europe", a.id), ("Europe has a capital called Kell", b.id)]
+        save_derivation(s, [b, a], [st("Kell lies in Europe")], "tiny", "tiny", "v2", source=a)
+        assert [x.text for x in statements_for(s, b.id)] == ["Europe has a capital called Kell", "Kell lies in Europe"]
+        assert save_derivation(s, [b], [st("Europe is big")], "tiny", "tiny", "v1")[0].source_fact_id == b.id
+        with pytest.raises(StoreError, match="must be one of its parents"):
+            save_derivation(s, [a], [st("x")], "tiny", "tiny", "v1", source=b)
+
+
 def test_save_replace_and_query(store):
     with store.session() as s:
         a, _ = add_fact(s, "Kell is the capital of Ostrava Minor")
