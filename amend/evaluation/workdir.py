@@ -6,6 +6,8 @@ from its stored derivations and training checkpoint, amend.training.checkpoint),
 are not asked again. Without --work the folder is temporary and goes when the run ends.
 
     DIR/run.json        what the run is (cases, profile, --batch, settings) and seconds per stage
+                        (answers: every run's, counted a chunk at a time; an update: only the
+                        run that finished it)
     DIR/updates.jsonl   one line per finished expert update (its summary, or its error)
     DIR/answers.jsonl   one line per answered probe: [case, system, probe index] and its result
     DIR/<group>/<store> the temporary stores (group: "batch" or the case's number)
