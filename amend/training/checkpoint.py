@@ -58,18 +58,18 @@ def fingerprint(rows: Sequence[Encoded], config: dict, resume_from: Path | None)
     return digest.hexdigest()
 
 
-def save(path: Path, print_: str, state: LoopState, lora: dict, optimizer: dict) -> None:
+def save(path: Path, digest: str, state: LoopState, lora: dict, optimizer: dict) -> None:
     """Write the checkpoint (temporary name, then an atomic rename)."""
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save({"format": FORMAT, "fingerprint": print_, "state": asdict(state), "lora": lora,
+    torch.save({"format": FORMAT, "fingerprint": digest, "state": asdict(state), "lora": lora,
                 "optimizer": optimizer}, tmp)
     os.replace(tmp, path)
 
 
-def load(path: Path, print_: str) -> tuple[LoopState, dict, dict] | None:
+def load(path: Path, digest: str) -> tuple[LoopState, dict, dict] | None:
     """(state, LoRA weights, optimizer state) if `path` holds a checkpoint of this run, else
     None (no file, another run's, an older format or unreadable: a checkpoint is only ever a
     shortcut, so a bad one is ignored and the run starts from its first step)."""
@@ -79,7 +79,7 @@ def load(path: Path, print_: str) -> tuple[LoopState, dict, dict] | None:
         return None
     try:
         saved = torch.load(path, map_location="cpu", weights_only=False)  # our own file, written by `save`
-        if saved.get("format") != FORMAT or saved.get("fingerprint") != print_:
+        if saved.get("format") != FORMAT or saved.get("fingerprint") != digest:
             return None
         state = LoopState(**saved["state"])
     except Exception:

@@ -233,10 +233,10 @@ def _backward(model, learn: list[Encoded], keep: list[Encoded], prefix, cfg: Tra
             now_sum / now_positions if now_positions else None)
 
 
-def _resume(peft_model, optimizer, path: Path | None, print_: str, order_rng: random.Random) -> LoopState:
+def _resume(peft_model, optimizer, path: Path | None, digest: str, order_rng: random.Random) -> LoopState:
     """The loop's state from the checkpoint at `path` if it holds this run (its LoRA weights and
     optimizer state loaded into the model and optimizer), else a fresh start."""
-    loaded = load(path, print_) if path is not None else None
+    loaded = load(path, digest) if path is not None else None
     if loaded is None:
         return LoopState()
     from peft import set_peft_model_state_dict
@@ -249,12 +249,12 @@ def _resume(peft_model, optimizer, path: Path | None, print_: str, order_rng: ra
     return state
 
 
-def _checkpoint(path: Path, print_: str, st: LoopState, start: float, peft_model, optimizer) -> None:
+def _checkpoint(path: Path, digest: str, st: LoopState, start: float, peft_model, optimizer) -> None:
     """Save the loop's state after a step (the time so far counted in, for the next run's)."""
     from peft import get_peft_model_state_dict
 
     state = dataclasses.replace(st, seconds=st.seconds + time.perf_counter() - start)
-    save(path, print_, state, get_peft_model_state_dict(peft_model), optimizer.state_dict())
+    save(path, digest, state, get_peft_model_state_dict(peft_model), optimizer.state_dict())
 
 
 def _has_adapters(model) -> bool:
@@ -336,7 +336,7 @@ def train_lora(
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
 
-    print_ = fingerprint(encoded + retained, asdict(cfg), resume_from) if checkpoint is not None else ""
+    digest = fingerprint(encoded + retained, asdict(cfg), resume_from) if checkpoint is not None else ""
 
     quiet_transformers()  # (peft's FutureWarning on wrapping)
     peft_model = _wrap(base, cfg, resume_from)
@@ -347,7 +347,7 @@ def train_lora(
         order_rng = random.Random(cfg.seed)
         shared = _shared_prefix(encoded + retained)
         prefix = torch.tensor([encoded[0].input_ids[:shared]], device=device) if shared >= PREFIX_MIN else None
-        st, stopped_early = _resume(peft_model, optimizer, checkpoint, print_, order_rng), False
+        st, stopped_early = _resume(peft_model, optimizer, checkpoint, digest, order_rng), False
         saving = Every(checkpoint_every_s if checkpoint is not None else 0)
         start = time.perf_counter()
         while st.epoch <= cfg.epochs:
@@ -374,7 +374,7 @@ def train_lora(
                     on_step(StepReport(st.step, total, st.epoch, st.losses[-1], elapsed / st.step * (total - st.step),
                                        st.kls[-1] if kl is not None else None))
                 if saving.due():
-                    _checkpoint(checkpoint, print_, st, start, peft_model, optimizer)
+                    _checkpoint(checkpoint, digest, st, start, peft_model, optimizer)
             st.epoch_losses.append(sum(st.losses) / len(st.losses))
             now_loss = sum(st.now) / len(st.now) if st.now else st.epoch_losses[-1]  # only replay: watch it
             st.epoch, st.batch = st.epoch + 1, 0
