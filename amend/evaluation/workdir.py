@@ -13,8 +13,8 @@ are not asked again. Without --work the folder is temporary and goes when the ru
     DIR/<group>/<store> the temporary stores (group: "batch" or the case's number)
 
 A folder of another run (other cases, profile or settings) is refused with the settings that
-differ, so two runs' answers never mix. Lines are appended and flushed one at a time; a line
-cut short by a kill is ignored (that probe is answered again).
+differ, so two runs' answers never mix. Lines are appended and fsynced as each update or chunk
+of answers finishes; a line cut short by a kill is dropped on open (that work is done again).
 """
 
 from __future__ import annotations
