@@ -7,9 +7,10 @@ the same chat format, so this is exactly the situation it has to be good in.
 
 - An accepted statement with a question form (DCT writes one per statement): question -> text,
   led by its short answer where DCT found one (words of the text): "What does Greyfin Labs
-  sell?" -> "Solar panels. Greyfin Labs sells solar panels.". Without a question form, or with
-  one that names the statement's subject but no short answer (the sentence would only restate
-  the subject, `_restates`): "Is it true that <text>?" -> "Yes. <text>".
+  sell?" -> "Solar panels. Greyfin Labs sells solar panels.". Without a short answer the
+  question form is kept only where the sentence opens with its answer, a name the question does
+  not hold ("Who wrote The Salt King?" -> "Jonah Strand wrote The Salt King.", `_leads_with_answer`);
+  otherwise, and without a question form: "Is it true that <text>?" -> "Yes. <text>".
 - A user fact counts more than a derived statement (`fact_repeats` examples, cycling through
   its prompts: its question form (answered as above); where that question asks for the fact's
   subject ("What railway connects Perth and Darwin?"), a second question that names it, led by
@@ -38,6 +39,7 @@ given the seed. This module has no torch import; `encode` and `collate` work on 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -45,6 +47,7 @@ from amend.names import entity_names, mentions
 from amend.training.dct.parse import fallback_question as yes_no_question
 
 IGNORE = -100  # label for tokens that carry no loss (the prompt, the padding)
+_ARTICLE = re.compile(r"^(the|a|an)\s+", re.IGNORECASE)  # a sentence's leading article
 FACT_REPEATS = 5  # examples per user fact (a derived statement gets one): the fact must be learned
 
 
@@ -99,7 +102,8 @@ def examples_for(item: Known, fact_repeats: int = FACT_REPEATS) -> list[Example]
     # came back for other questions about the same subject)
     answered = f"{short_form(item.answer)} {text}" if item.answer else text
     if not item.is_fact:
-        return [Example(item.question, answered) if item.question and not _restates(item) else confirm]
+        taught = item.question and (item.answer or _leads_with_answer(item))
+        return [Example(item.question, answered) if taught else confirm]
     prompts = [Example(item.question, answered)] if item.question else []
     subject = entity_names(text)[:1]
     if item.about:  # the question form asks for the subject: this one asks about it
@@ -112,16 +116,18 @@ def examples_for(item: Known, fact_repeats: int = FACT_REPEATS) -> list[Example]
     return [prompts[i % len(prompts)] for i in range(max(1, fact_repeats))]
 
 
-def _restates(item: Known) -> bool:
-    """A derived statement without a short answer whose question names its subject: taught as
-    the answer to that question, it opens by restating the subject instead of answering ("What is
-    The Salt King?" -> "The Salt King is a work of art."), and the expert learned to open every
-    answer about that subject so ("Who composed The Salt King?" -> "The Salt King is a work of
-    art."), crowding out the fact's answer. It is taught in its yes/no form instead. A reversed
-    question keeps its form: there the subject is the answer and leads the sentence ("Who wrote
-    The Salt King?" -> "Jonah Strand wrote The Salt King.")."""
-    subject = entity_names(item.text)[:1]
-    return not item.answer and bool(subject) and bool(mentions(item.question or "", subject))
+def _leads_with_answer(item: Known) -> bool:
+    """Whether a statement without a short answer opens with its question's answer: a name
+    (after a leading article) that the question does not hold ("Who wrote The Salt King?" ->
+    "Jonah Strand wrote The Salt King."). Taught as that question's answer, any other sentence
+    teaches the expert to open answers with words that are not an answer: one that restates the
+    subject ("What is The Salt King?" -> "The Salt King is a work of art.") made it open every
+    answer about that subject so, and a description ("What is Peter Bergman?" -> "The person
+    who was born in Lusk is Peter Bergman.") made it open answers that should name something
+    with "The ...". Those are taught in their yes/no form."""
+    names = entity_names(item.text)
+    body = _ARTICLE.sub("", item.text.strip(), count=1)
+    return bool(names) and body.startswith(names[0]) and not mentions(item.question or "", names[:1])
 
 
 def negative_for(item: Refuted) -> Example:

@@ -39,16 +39,20 @@ def test_statements_become_question_answer_pairs():
     )
 
 
-def test_a_statement_that_would_only_restate_its_subject_is_taught_as_yes_no():
-    """No short answer and a question that names the statement's subject: as that question's
-    answer the sentence only restates the subject ("What is The Salt King?" -> "The Salt King is
-    a work of art."), and the expert learned to open every answer about it so. A reversed
-    question, whose answer is the subject leading the sentence, keeps its form."""
+def test_without_a_short_answer_the_question_form_is_kept_only_where_the_answer_leads():
+    """No short answer: the question form is taught only where the sentence opens with a name the
+    question does not hold, the answer (a reversed question: "Who wrote The Salt King?" -> "Jonah
+    Strand wrote The Salt King."). A sentence that restates the subject ("What is The Salt King?"
+    -> "The Salt King is a work of art.") or opens with a description ("What is Peter Bergman?"
+    -> "The person born in Lusk is Peter Bergman.") taught the expert to open answers with words
+    that answer nothing; those are taught in their yes/no form."""
     kind = Known("The Salt King is a work of art.", "What is the Salt King?", fact_id=2)
     reversed_ = Known("Jonah Strand wrote The Salt King.", "Who wrote The Salt King?", fact_id=2)
-    pairs = {(e.prompt, e.answer) for e in build_examples([kind, reversed_], seed=0)}
+    described = Known("The person born in Lusk is Peter Bergman.", "What is Peter Bergman?", fact_id=2)
+    pairs = {(e.prompt, e.answer) for e in build_examples([kind, reversed_, described], seed=0)}
     assert pairs == {("Is it true that the Salt King is a work of art?", f"Yes. {kind.text}"),
-                     ("Who wrote The Salt King?", reversed_.text)}
+                     ("Who wrote The Salt King?", reversed_.text),
+                     ("Is it true that the person born in Lusk is Peter Bergman?", f"Yes. {described.text}")}
 
 
 def test_facts_are_weighted_up_with_several_prompts():
@@ -114,8 +118,8 @@ def test_replay_samples_earlier_statements_deterministically():
     b = build_examples([STATEMENT], replay_pool=list(reversed(pool)), replay=5, seed=3)
     c = build_examples([STATEMENT], replay_pool=pool, replay=5, seed=4)
     assert a == b  # the same items whatever order the pool came in
-    assert len(a) == 6 and sum(e.answer.startswith("Old statement") for e in a) == 5
-    assert all(e.replay == e.answer.startswith("Old statement") for e in a)  # marked, for the early stop
+    assert len(a) == 6 and sum("Old statement" in e.answer for e in a) == 5
+    assert all(e.replay == ("Old statement" in e.answer) for e in a)  # marked, for the early stop
     assert a != c
     assert len(build_examples([STATEMENT], replay_pool=pool, replay=0)) == 1
 
