@@ -85,10 +85,7 @@ class Example:
 
 def short_form(answer: str) -> str:
     """A short answer as the expert says it: "the oboe" -> "Oboe.", "Varn" -> "Varn."."""
-    first, _, rest = answer.strip().rstrip(".").partition(" ")
-    if first.lower() in ("the", "a", "an") and rest:
-        first, _, rest = rest.partition(" ")
-    body = f"{first} {rest}".strip()
+    body = _ARTICLE.sub("", answer.strip().rstrip("."), count=1)
     return body[:1].upper() + body[1:] + "."
 
 
