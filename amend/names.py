@@ -3,7 +3,9 @@
 The scope gate (scope.py) treats a question that names an entity of your facts as in scope,
 whatever its wording: "Which sport does the team coached by Lena Brix play?" is about the fact
 "The head coach of the Tarrow Hawks is Lena Brix." even where sentence vectors see little in
-common. A name is a run of capitalised words ("Ostrava Minor", "Salt King", "University of
+common. The name must be the fact's subject (its first name) or the question must share one of
+the fact's relation words ("coached" ~ "coach"; `relation_words`): "What is the official
+language of Turkey?" is not about "Ann Lee is a citizen of Turkey." A name is a run of capitalised words ("Ostrava Minor", "Salt King", "University of
 Ghent"); small joining words may sit inside a run ("of", "de", "van"), a leading article is
 dropped, and common words that are capitalised only because they begin the sentence are not names.
 Leading common words go too ("CEO of Halvorsen Motors" -> "Halvorsen Motors", "University of
@@ -35,6 +37,16 @@ COMMON = {
     "ceo", "cfo", "cto", "coo", "chairman", "chair", "head", "mayor", "capital", "founder",
 }
 MIN_CHARS = 3  # shorter names ("US", "Al") match too much by accident
+# grammar, not meaning: never a relation word (relation_words)
+FUNCTION = JOINERS | {
+    "a", "an", "in", "on", "at", "to", "for", "and", "or", "but", "is", "are", "was", "were", "be", "been",
+    "it", "its", "this", "that", "these", "those", "there", "they", "he", "she", "his", "her", "their", "them",
+    "him", "we", "i", "you", "my", "our", "your", "what", "which", "who", "whom", "whose", "where", "when", "why",
+    "how", "yes", "no", "not", "all", "some", "every", "each", "as", "if", "so", "then", "than", "also", "only",
+    "does", "do", "did", "has", "have", "had", "by", "with", "from", "into", "about", "can", "will", "would",
+    "name", "named", "called", "tell", "me", "please", "true", "one",
+}
+STEM_CHARS = 4  # two relation words are one when the shorter, this long or longer, begins the other
 _WORD = re.compile(r"[^\W\d_][\w'’.-]*|\d[\w.-]*", re.UNICODE)
 
 
@@ -87,6 +99,20 @@ def entity_names(sentence: str) -> list[str]:
             close()
     close()
     return names
+
+
+def relation_words(sentence: str) -> set[str]:
+    """The words of `sentence` that say something about its names: lower-case words (a
+    capitalised one belongs to a name or starts the sentence: "South" of "South Korea"), not
+    grammar ("The head coach of the Tarrow Hawks is Lena Brix." -> {"head", "coach"})."""
+    return {fold(w) for w in words(sentence) if w[:1].islower() and fold(w) not in FUNCTION}
+
+
+def share_a_word(a: set[str], b: set[str]) -> bool:
+    """Whether two sets of relation words share one, up to an ending ("coach" ~ "coached",
+    "citizen" ~ "citizenship"): a crude stem, enough for the relation words of short sentences."""
+    return any(x == y or (min(len(x), len(y)) >= STEM_CHARS and (x.startswith(y) or y.startswith(x)))
+               for x in a for y in b)
 
 
 class NameIndex:

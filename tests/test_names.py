@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from amend.names import NameIndex, entity_names, mentions
+from amend.names import NameIndex, entity_names, mentions, relation_words, share_a_word
 
 
 @pytest.mark.parametrize("sentence, names", [
@@ -35,3 +35,19 @@ def test_the_index_finds_names_in_order_of_appearance():
     assert len(index) == 3 and index.longest == 2
     assert index.find("Is Ruth Amsel the mayor of Kell, the capital of Ostrava Minor?") == ["Ruth Amsel", "Kell", "Ostrava Minor"]
     assert index.find("Nothing here.") == [] and NameIndex().find("Kell") == []
+
+
+def test_relation_words_leave_out_names_and_grammar():
+    assert relation_words("The head coach of the Tarrow Hawks is Lena Brix.") == {"head", "coach"}
+    assert relation_words("What is the official language of Turkey?") == {"official", "language"}
+
+
+@pytest.mark.parametrize("a, b, shared", [
+    ({"coach"}, {"coached", "team"}, True),  # an ending
+    ({"citizen"}, {"citizenship"}, True),
+    ({"citizen"}, {"official", "language"}, False),
+    ({"run"}, {"runs"}, False),  # too short to be a stem
+    (set(), {"capital"}, False),
+])
+def test_relation_words_are_shared_up_to_an_ending(a, b, shared):
+    assert share_a_word(a, b) is shared and share_a_word(b, a) is shared

@@ -9,7 +9,8 @@ amend does it with what it already has, the sentence vectors of what the expert 
 
     relevance(q) = max( cosine(q, t) for t in taught texts,
                         cosine(q, f) for f in their question forms, if q names an entity of that item,
-                        1.0 if q names an entity of a taught fact )
+                        1.0 if q names the subject of a taught fact, or another of its names
+                            and shares a relation word with it )
     gate(r)      = clip((r - (threshold - softness)) / softness, 0, 1)   # a ramp; a step if softness 0
     alpha_used   = alpha * gate(relevance(q))
 
@@ -17,6 +18,14 @@ A question with gate 0 is answered by the large model alone, token for token. "T
 the active adapter was trained on (amend.store.taught): a retracted or edited fact leaves the
 scope at once. Threshold and softness are settings (scope_threshold, scope_softness); their
 calibration is in docs/RESULTS.md ("The scope gate").
+
+A fact's answer is not its subject: "What is the official language of Turkey?" names Turkey,
+which "Ann Lee is a citizen of Turkey." names too, but the fact changes nothing about Turkey's
+language. Opened by every name, the gate let an expert of 293 facts answer such neighbours
+("The official language of Trinidad and Tobago is Spanish.", docs/RESULTS.md). So a name opens it
+when it is the fact's subject (its first name, as derivation's questions take it) or when the
+question also shares one of the fact's relation words ("Who are the citizens of Turkey?",
+"Which sport does the team coached by Lena Brix play?"); otherwise meaning decides.
 
 A question form counts only with a name: "Which star does the planet Ardis orbit?" is one name
 away from "Which star does the Earth orbit?" (cosine 0.9), since a question form is mostly the
@@ -34,7 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from amend.names import NameIndex, entity_names, fold
+from amend.names import NameIndex, entity_names, fold, relation_words, share_a_word
 from amend.store.taught import Taught
 
 NAME_RELEVANCE = 1.0  # relevance of a question that names an entity of a fact
@@ -101,6 +110,8 @@ class ScopeIndex:
             for n in ns:
                 self.rows_by_name.setdefault(n, []).append(i)
         self.names = NameIndex(self.rows_by_name)  # every name of an active fact
+        self.subjects = [fold(ns[0]) if ns else "" for ns in self.fact_names]  # each fact's first name
+        self.relation_words = [relation_words(t) for t in taught.fact_texts]
         self.taught_rows = np.array([i for i, f in enumerate(taught.fact_ids) if f in taught.taught_facts], dtype=np.int64)
         # the names of each statement and of its question form: a question form counts only for
         # a question that names one of them (see the module docstring)
@@ -114,8 +125,10 @@ class ScopeIndex:
         t = self.taught
         matches: list[Match] = []
         if names:
+            asked = relation_words(question)
             for name in self.names.find(question):
-                rows = [r for r in self.rows_by_name[name] if t.fact_ids[r] in t.taught_facts]
+                rows = [r for r in self.rows_by_name[name] if t.fact_ids[r] in t.taught_facts
+                        and (fold(name) == self.subjects[r] or share_a_word(asked, self.relation_words[r]))]
                 if rows:
                     matches.append(Match(t.fact_texts[rows[0]], NAME_RELEVANCE, "name", [t.fact_ids[r] for r in rows]))
         if len(self.taught_rows):

@@ -1,7 +1,10 @@
 """The two scores of a probe, and their means per system and probe kind.
 
 - generation: the answerer's greedy answer (at most 32 new tokens) contains an answer alias,
-  case-insensitive, as a whole word or phrase ("US" is not found in "because");
+  case-insensitive, as a whole word or phrase ("US" is not found in "because"); an alias of up
+  to three characters is a code and must match in its own case ("US" is not "us"), and an
+  all-lower-case one does not count (MQuAKE lists "is" for Iceland and "it" for Italy: every
+  "... is ..." would match);
 - ranking: the best alias's total log probability, as the continuation of the chat-formatted
   question, is higher than every distractor's. The margin is best alias minus best distractor
   (positive = ranked right), kept per probe to see how close a miss was.
@@ -23,6 +26,7 @@ from typing import Protocol
 from amend.evaluation.cases import KINDS, Case, Probe
 
 MAX_NEW_TOKENS = 32  # the generation metric's answer length
+SHORT_ALIAS = 3  # an alias this short is a code ("IT", "HRV"): matched in its own case (contains_answer)
 
 
 class Answerer(Protocol):
@@ -38,11 +42,15 @@ def _fold(text: str) -> str:
 
 
 def contains_answer(text: str, answers: Iterable[str]) -> bool:
-    """Whether any alias occurs in text, case-insensitive, not inside a longer word."""
-    folded = _fold(text)
-    for alias in answers:
-        pattern = r"(?<!\w)" + re.escape(_fold(alias.strip())) + r"(?!\w)"
-        if alias.strip() and re.search(pattern, folded):
+    """Whether any alias occurs in text, not inside a longer word: case-insensitive, except a
+    short alias (a code), which matches only in its own case and only with a capital or digit."""
+    folded, normal = _fold(text), unicodedata.normalize("NFKC", text)
+    for alias in (a.strip() for a in answers):
+        short = len(alias) <= SHORT_ALIAS
+        if not alias or (short and alias == alias.lower() and not any(c.isdigit() for c in alias)):
+            continue
+        needle, haystack = (unicodedata.normalize("NFKC", alias), normal) if short else (_fold(alias), folded)
+        if re.search(r"(?<!\w)" + re.escape(needle) + r"(?!\w)", haystack):
             return True
     return False
 

@@ -104,3 +104,25 @@ def test_a_question_form_counts_only_for_a_question_that_names_its_entity():
     assert neighbour.gate == 0.0 and not neighbour.steered
     # the statement itself still counts by meaning alone
     assert neighbour.relevance == pytest.approx(float(embed(statements)[0] @ embed(["Which star does the Earth orbit?"])[0]), abs=1e-4)
+
+
+@pytest.mark.parametrize("question, steered", [
+    ("What is the country of citizenship of Ann Lee?", True),  # the fact's subject
+    ("Which country is ann lee a citizen of?", True),
+    ("Who are the citizens of Turkey?", True),  # its answer, and one of its relation words
+    ("What is the official language of Turkey?", False),  # its answer only: a neighbour's question
+    ("What is the capital of Turkey?", False),
+])
+def test_a_facts_answer_opens_the_gate_only_with_its_relation(settings, question, steered):
+    """A question that names only a fact's answer is about something else unless it also asks
+    about the fact's relation: a citizenship fact changes nothing about Turkey's language."""
+    store = open_store(settings)
+    with store.session() as s:
+        fact, _ = add_fact(s, "Ann Lee is a citizen of Turkey.")
+        register_adapter(s, "tiny", 1, "/adapters/v1", "0" * 64, [fact.id], {})
+    with store.session() as s:
+        index = ScopeIndex(load_taught(s, "tiny", embed))
+    scope = judge(index, question)
+    assert scope.steered is steered
+    if not steered:
+        assert scope.relevance < 0.6 and scope.matches == []

@@ -43,6 +43,13 @@ def test_contains_answer_is_case_insensitive_whole_words() -> None:
     assert not contains_answer("", ["Kell"])
 
 
+def test_a_short_alias_is_a_code_matched_in_its_own_case() -> None:
+    assert not contains_answer("Tell us more.", ["US"]) and contains_answer("Made in the US.", ["US"])
+    assert not contains_answer("The capital is Reykjavik.", ["Iceland", "is"])  # a lower-case code: a word
+    assert contains_answer("It is ICELAND.", ["Iceland", "is"])
+    assert contains_answer("Route 66.", ["66"]) and contains_answer("HRV", ["HRV"])
+
+
 def test_score_probe_uses_best_alias_against_every_distractor() -> None:
     r = score_probe(Scripted(ANSWERS, LOGPROBS), CASE.probes[0], "c1", "large")
     assert r.generation and r.ranking
