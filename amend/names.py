@@ -3,7 +3,7 @@
 The scope gate (scope.py) treats a question that names an entity of your facts as in scope,
 whatever its wording: "Which sport does the team coached by Lena Brix play?" is about the fact
 "The head coach of the Tarrow Hawks is Lena Brix." even where sentence vectors see little in
-common. The name must be the fact's subject (its first name) or the question must share one of
+common. The name must be the fact's subject (its first name), or the question must share one of
 the fact's relation words ("coached" ~ "coach"; `relation_words`): "What is the official
 language of Turkey?" is not about "Ann Lee is a citizen of Turkey." A name is a run of capitalised words ("Ostrava Minor", "Salt King", "University of
 Ghent"); small joining words may sit inside a run ("of", "de", "van"), a leading article is
@@ -46,7 +46,7 @@ FUNCTION = JOINERS | {
     "does", "do", "did", "has", "have", "had", "by", "with", "from", "into", "about", "can", "will", "would",
     "name", "named", "called", "tell", "me", "please", "true", "one",
 }
-STEM_CHARS = 4  # two relation words are one when the shorter, this long or longer, begins the other
+STEM_CHARS = 5  # two relation words are one when they begin with this many letters alike ("composer", "composed")
 _WORD = re.compile(r"[^\W\d_][\w'’.-]*|\d[\w.-]*", re.UNICODE)
 
 
@@ -110,9 +110,17 @@ def relation_words(sentence: str) -> set[str]:
 
 def share_a_word(a: set[str], b: set[str]) -> bool:
     """Whether two sets of relation words share one, up to an ending ("coach" ~ "coached",
-    "citizen" ~ "citizenship"): a crude stem, enough for the relation words of short sentences."""
-    return any(x == y or (min(len(x), len(y)) >= STEM_CHARS and (x.startswith(y) or y.startswith(x)))
-               for x in a for y in b)
+    "founder" ~ "founded"): equal, or alike in their first STEM_CHARS letters, or the shorter (4
+    letters or more) begins the longer. A crude stem, enough for the relation words of short
+    sentences; a stemmer library would be another dependency for this one comparison."""
+    def alike(x: str, y: str) -> bool:
+        if x == y:
+            return True
+        if len(x) >= STEM_CHARS and len(y) >= STEM_CHARS and x[:STEM_CHARS] == y[:STEM_CHARS]:
+            return True
+        short, long_ = sorted((x, y), key=len)
+        return len(short) >= 4 and long_.startswith(short)
+    return any(alike(x, y) for x in a for y in b)
 
 
 class NameIndex:

@@ -46,7 +46,10 @@ def test_relation_words_leave_out_names_and_grammar():
     ({"coach"}, {"coached", "team"}, True),  # an ending
     ({"citizen"}, {"citizenship"}, True),
     ({"citizen"}, {"official", "language"}, False),
+    ({"composer"}, {"composed"}, True),  # alike in their first five letters
+    ({"founder"}, {"founded"}, True),
     ({"run"}, {"runs"}, False),  # too short to be a stem
+    ({"state"}, {"status"}, False),
     (set(), {"capital"}, False),
 ])
 def test_relation_words_are_shared_up_to_an_ending(a, b, shared):

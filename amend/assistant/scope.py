@@ -25,7 +25,9 @@ language. Opened by every name, the gate let an expert of 293 facts answer such 
 ("The official language of Trinidad and Tobago is Spanish.", docs/RESULTS.md). So a name opens it
 when it is the fact's subject (its first name, as derivation's questions take it) or when the
 question also shares one of the fact's relation words ("Who are the citizens of Turkey?",
-"Which sport does the team coached by Lena Brix play?"); otherwise meaning decides.
+"Which sport does the team coached by Lena Brix play?", "… the composer of The Salt King" for
+"Jonah Strand composed …"); otherwise meaning decides ("Who wrote Quiet Algebra?" is 0.73 from
+"Ivo Renn is the author of the textbook Quiet Algebra.", enough on its own).
 
 A question form counts only with a name: "Which star does the planet Ardis orbit?" is one name
 away from "Which star does the Earth orbit?" (cosine 0.9), since a question form is mostly the

@@ -126,3 +126,22 @@ def test_a_facts_answer_opens_the_gate_only_with_its_relation(settings, question
     assert scope.steered is steered
     if not steered:
         assert scope.relevance < 0.6 and scope.matches == []
+
+
+
+def test_the_dev_cases_reversed_and_multihop_questions_still_open_it(settings):
+    """Questions that reach a fact through its answer, in its own or other words: a shared
+    relation word ("composer" ~ "composed", "founded" ~ "founder") or the meaning opens the gate."""
+    facts = ["Jonah Strand composed the opera The Salt King.", "The founder of Kestrel Foods is Amara Osei.",
+             "Ivo Renn is the author of the textbook Quiet Algebra."]
+    store = open_store(settings)
+    with store.session() as s:
+        ids = [add_fact(s, f)[0].id for f in facts]
+        register_adapter(s, "tiny", 1, "/adapters/v1", "0" * 64, ids, {})
+    with store.session() as s:
+        index = ScopeIndex(load_taught(s, "tiny", embed))
+    for question in ("In which city was the composer of The Salt King born?",
+                     "What does the company founded by Amara Osei sell?"):
+        assert judge(index, question).matches[0].via == "name" and judge(index, question).gate == 1.0
+    wrote = judge(index, "Who wrote Quiet Algebra?")
+    assert wrote.gate == 1.0 and wrote.matches[0].via == "meaning"
