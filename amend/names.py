@@ -5,8 +5,10 @@ whatever its wording: "Which sport does the team coached by Lena Brix play?" is 
 "The head coach of the Tarrow Hawks is Lena Brix." even where sentence vectors see little in
 common. The name must be the fact's subject (its first name), or the question must share one of
 the fact's relation words ("coached" ~ "coach"; `relation_words`): "What is the official
-language of Turkey?" is not about "Ann Lee is a citizen of Turkey." A name is a run of capitalised words ("Ostrava Minor", "Salt King", "University of
-Ghent"); small joining words may sit inside a run ("of", "de", "van"), a leading article is
+language of Turkey?" is not about "Ann Lee is a citizen of Turkey."
+
+A name is a run of capitalised words ("Ostrava Minor", "Salt King", "University of Ghent");
+small joining words may sit inside a run ("of", "de", "van"), a leading article is
 dropped, and common words that are capitalised only because they begin the sentence are not names.
 Leading common words go too ("CEO of Halvorsen Motors" -> "Halvorsen Motors", "University of
 Ghent" -> "Ghent"). Matching is case-insensitive and on whole words: "Kell" is not found in "Kelly".

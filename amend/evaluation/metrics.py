@@ -3,7 +3,7 @@
 - generation: the answerer's greedy answer (at most 32 new tokens) contains an answer alias,
   case-insensitive, as a whole word or phrase ("US" is not found in "because"); an alias of up
   to three characters is a code and must match in its own case ("US" is not "us"), and an
-  all-lower-case one does not count (MQuAKE lists "is" for Iceland and "it" for Italy: every
+  all-lower-case one does not count (MQuAKE lists "is" for Iceland and "it" for Italian: every
   "... is ..." would match);
 - ranking: the best alias's total log probability, as the continuation of the chat-formatted
   question, is higher than every distractor's. The margin is best alias minus best distractor
