@@ -80,6 +80,8 @@ class Settings:
     lora_alpha: int = 32  # LoRA scaling numerator (scale = lora_alpha / lora_r)
     lora_targets: str = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"  # modules
     learning_rate: float = 2e-3  # AdamW learning rate (high: an update gets few steps)
+    lr_steps: int = 24  # an update of more steps learns at learning_rate * sqrt(lr_steps / its steps), so a long one does not diverge (0: off); docs/TRAINING.md
+    max_grad_norm: float = 1.0  # each step's gradient is scaled down to at most this norm (0: off): a spike does not throw the adapter off
     epochs: int = 3  # passes over the training set at most (fewer if the loss gets low first)
     batch_size: int = 4  # training examples per step
     fact_first: bool = True  # teach a new or edited fact as given first (its adapter active in seconds), then what follows from it

@@ -6,7 +6,7 @@ import pytest
 
 from amend.config import Settings
 from amend.training.dataset import Example, Known, Refuted, build_examples
-from amend.training.lora import TrainConfig, train_lora
+from amend.training.lora import TrainConfig, train_lora, update_lr
 from training_ranking import answer_ranks_first, log_probs
 
 pytestmark = pytest.mark.slow
@@ -75,6 +75,8 @@ def test_progress_reports_every_step(trained):
     assert [s.step for s in steps] == list(range(1, result.steps + 1))
     assert steps[-1].eta_s == 0 and all(s.total == steps[0].total for s in steps)
     assert all(s.loss > 0 for s in steps)
+    assert all(0 < s.grad_norm < float("inf") for s in steps)  # measured before clipping
+    assert result.learning_rate == CONFIG.learning_rate  # a short update: the full rate
 
 
 def test_training_continues_from_an_adapter_and_stops_early(tiny, trained, tmp_path):
@@ -138,6 +140,16 @@ def test_config_comes_from_the_settings():
     s = Settings(lora_r=4, learning_rate=1e-4, retain_weight=0.5)
     cfg = TrainConfig.from_settings(s, epochs=2)
     assert (cfg.r, cfg.learning_rate, cfg.retain_weight, cfg.epochs, cfg.batch_size) == (4, 1e-4, 0.5, 2, s.batch_size)
+    assert (cfg.max_grad_norm, cfg.lr_steps) == (s.max_grad_norm, s.lr_steps)
+
+
+def test_a_long_update_learns_at_a_rate_falling_with_the_square_root_of_its_length():
+    cfg = TrainConfig.from_settings(Settings(learning_rate=2e-3, lr_steps=24))
+    assert update_lr(cfg, 12) == update_lr(cfg, 24) == 2e-3  # one or two facts' budget: the full rate
+    assert update_lr(cfg, 96) == pytest.approx(1e-3)  # four times as long: half the rate
+    assert update_lr(cfg, 2400) == pytest.approx(2e-4)
+    off = TrainConfig.from_settings(Settings(learning_rate=2e-3, lr_steps=0))
+    assert update_lr(off, 2400) == 2e-3
 
 
 RETAIN = [Example("What is the capital of Spain?", "The capital of Spain is Madrid.", retain=True),
