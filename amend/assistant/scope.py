@@ -32,7 +32,11 @@ question also shares one of the fact's relation words ("Who are the citizens of 
 A question form counts only with a name: "Which star does the planet Ardis orbit?" is one name
 away from "Which star does the Earth orbit?" (cosine 0.9), since a question form is mostly the
 relation's wording, which every neighbour question shares. A statement itself carries its
-answer, so its meaning alone may open the gate.
+answer, so its meaning alone may open the gate, with one exception: the vector of a short derived
+statement is mostly its names ("Croatia is a country.", cosine 0.76 with "What is the name of the
+current head of state in Croatia?"), so a statement that shares a name with the question counts
+only if the question asks about nothing else (no relation word) or shares one of its relation
+words, or its question form's, or its parent facts' (the same test as a fact's answer above).
 
 The context (facts in the system prompt) uses the same relevance per fact, with its own floor
 (context_floor): facts named in the question or close to it in meaning, then facts that share a
@@ -120,14 +124,20 @@ class ScopeIndex:
         self.statement_names = [{fold(n) for n in entity_names(s) + entity_names(q)}
                                 for s, q in zip(taught.statements, taught.questions)]
         self.all_statement_names = NameIndex(n for ns in self.statement_names for n in ns)
+        # what each statement says about its names: its words, its question form's, its parent facts'
+        row_of = {f: i for i, f in enumerate(taught.fact_ids)}
+        self.statement_relation_words = [
+            relation_words(s) | relation_words(q)
+            | {w for p in parents if p in row_of for w in self.relation_words[row_of[p]]}
+            for s, q, parents in zip(taught.statements, taught.questions, taught.statement_parents)]
 
     def judge(self, question: str, vector: np.ndarray, alpha: float, threshold: float, softness: float,
               names: bool = True, top: int = 3) -> Scope:
         """The gate's decision for `question` (its unit sentence vector `vector`)."""
         t = self.taught
         matches: list[Match] = []
+        asked = relation_words(question)
         if names:
-            asked = relation_words(question)
             for name in self.names.find(question):
                 rows = [r for r in self.rows_by_name[name] if t.fact_ids[r] in t.taught_facts
                         and (fold(name) == self.subjects[r] or share_a_word(asked, self.relation_words[r]))]
@@ -143,7 +153,11 @@ class ScopeIndex:
             with_name = np.array([bool(ns & named) for ns in self.statement_names])
             sims = np.where(with_name, np.maximum(t.statement_vectors @ vector, t.question_vectors @ vector),
                             t.statement_vectors @ vector)
-            for i in np.argsort(-sims, kind="stable")[:top]:
+            # a statement alike only in a name: the question asks about something it does not say
+            name_only = [bool(names and named and asked and ns & named and not share_a_word(asked, rw))
+                         for ns, rw in zip(self.statement_names, self.statement_relation_words)]
+            kept = [i for i in np.argsort(-sims, kind="stable") if not name_only[i]][:top]
+            for i in kept:
                 matches.append(Match(t.statements[i], float(sims[i]), "meaning", t.statement_parents[i]))
         matches.sort(key=lambda m: -m.score)
         relevance = matches[0].score if matches else 0.0

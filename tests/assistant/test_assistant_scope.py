@@ -106,6 +106,38 @@ def test_a_question_form_counts_only_for_a_question_that_names_its_entity():
     assert neighbour.relevance == pytest.approx(float(embed(statements)[0] @ embed(["Which star does the Earth orbit?"])[0]), abs=1e-4)
 
 
+def _statement_index(facts: list[str], statements: list[str], questions: list[str]) -> ScopeIndex:
+    """A scope of taught facts (ids 1..n) and statements derived from all of them."""
+    from amend.store.taught import Taught
+
+    ids = list(range(1, len(facts) + 1))
+    return ScopeIndex(Taught(state=(), fact_ids=ids, fact_texts=facts, fact_vectors=embed(facts), taught_facts=set(ids),
+                             statements=statements, questions=questions, statement_parents=[ids] * len(statements),
+                             statement_vectors=embed(statements), question_vectors=embed(questions)))
+
+
+@pytest.mark.parametrize("question, counts", [
+    ("Who is the head of state of Vendaria?", False),  # a name in common, and nothing else
+    ("What is the official language of Vendaria?", False),
+    ("Is Vendaria a country?", True),  # the statement's own relation word
+    ("Who are the citizens of Vendaria?", True),  # its parent fact's
+    ("Tell me about Vendaria.", True),  # nothing asked but the name
+])
+def test_a_statement_alike_only_in_a_name_does_not_open_the_gate(question, counts):
+    """A short derived statement's vector is mostly its names: "Vendaria is a country in Europe."
+    is close to any question about Vendaria. It counts for a question that shares a relation word
+    with it (or with its question form or its parent facts), or asks nothing but the name."""
+    index = _statement_index(["Mira Holt is a citizen of Vendaria."], ["Vendaria is a country in Europe."],
+                             ["What is Vendaria?"])
+    matched = [m.text for m in judge(index, question).matches]
+    assert ("Vendaria is a country in Europe." in matched) is counts
+    if not counts:  # the fact's answer alone does not open it either (the test below)
+        assert judge(index, question).gate == 0.0
+    # without names, meaning alone decides, as before
+    unnamed = judge(index, question, names=False)
+    assert unnamed.relevance >= float(embed(["Vendaria is a country in Europe."])[0] @ embed([question])[0]) - 1e-4
+
+
 @pytest.mark.parametrize("question, steered", [
     ("What is the country of citizenship of Ann Lee?", True),  # the fact's subject
     ("Which country is ann lee a citizen of?", True),
