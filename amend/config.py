@@ -68,7 +68,7 @@ class Settings:
     # --- scope: which answers the expert may change (amend.assistant.scope) ---
     scope_threshold: float = 0.7  # relevance (cosine; 1 if the question names an entity of a fact) for full strength
     scope_softness: float = 0.1  # the gate ramps 0 -> 1 over this much relevance below the threshold; 0 = a step
-    scope_names: bool = True  # a question that names a taught fact's subject (or another of its names, with one of its relation words) is in scope
+    scope_names: bool = True  # a question that names a taught fact's subject (or another of its names, with one of its relation words) is in scope; a statement alike to it only in a shared name is not
     # --- deriving (deductive closure) ---
     related_k: int = 3  # similar active facts combined with a new fact (correlative implications)
     dct_scoring: str = "conditioned"  # "conditioned": scored given the parent facts, soft edges; "prior": alone, hard edges
