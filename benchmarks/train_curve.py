@@ -54,6 +54,7 @@ def main() -> None:
     from amend.models.load import load_profile
     from amend.store.db import open_store
     from amend.training.lora import TrainConfig, train_lora, update_lr
+    from amend.training.pipeline import step_budget
 
     with tempfile.TemporaryDirectory() as tmp:
         for f in args.home.glob("amend.db*"):
@@ -62,7 +63,8 @@ def main() -> None:
         examples, n_facts = examples_of(open_store(settings), settings, args.profile)
         learn = sum(not e.retain for e in examples)
         cfg = TrainConfig.from_settings(settings)
-        full = min(-(-learn // cfg.batch_size) * cfg.epochs, settings.steps_per_fact * n_facts or 10**9)
+        budget = step_budget(settings, n_facts)  # as the pipeline's update: epochs, within the budget
+        full = min(-(-learn // cfg.batch_size) * cfg.epochs, budget or 10**9)
         over = {"max_steps": min(args.steps, full), "target_loss": 0.0}
         if args.clip is not None:
             over["max_grad_norm"] = args.clip

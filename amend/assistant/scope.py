@@ -154,10 +154,9 @@ class ScopeIndex:
             sims = np.where(with_name, np.maximum(t.statement_vectors @ vector, t.question_vectors @ vector),
                             t.statement_vectors @ vector)
             # a statement alike only in a name: the question asks about something it does not say
-            name_only = [bool(names and named and asked and ns & named and not share_a_word(asked, rw))
-                         for ns, rw in zip(self.statement_names, self.statement_relation_words)]
-            kept = [i for i in np.argsort(-sims, kind="stable") if not name_only[i]][:top]
-            for i in kept:
+            name_only = ({i for i in np.flatnonzero(with_name)
+                          if not share_a_word(asked, self.statement_relation_words[i])} if names and asked else set())
+            for i in [i for i in np.argsort(-sims, kind="stable") if i not in name_only][:top]:
                 matches.append(Match(t.statements[i], float(sims[i]), "meaning", t.statement_parents[i]))
         matches.sort(key=lambda m: -m.score)
         relevance = matches[0].score if matches else 0.0

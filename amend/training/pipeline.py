@@ -93,6 +93,15 @@ class UpdateResult:
     first_train: TrainResult | None = None  # the facts-first adapter's training (steps, loss)
 
 
+def step_budget(s: Settings, changed: int) -> int:
+    """The steps an update of `changed` facts may take (0: no budget, its epochs decide): a fixed
+    cost per fact, whatever derive produced, capped by max_update_steps."""
+    budget = s.steps_per_fact * max(changed, 1) if s.steps_per_fact > 0 else 0
+    if s.max_update_steps > 0:
+        budget = min(budget or s.max_update_steps, s.max_update_steps)
+    return budget
+
+
 def _payloads(store, job_ids: list[int]) -> tuple[dict[int, str], bool]:
     """{fact id: change} over the jobs (a later job's change wins) and whether to keep both."""
     changes, keep_both = {}, False
@@ -287,10 +296,7 @@ class Update:
         cfg = TrainConfig.from_settings(s)
         # the facts this update changes: new, edited and gone ones, or every fact in a full retrain
         changed = sum(1 for k in plan.known + plan.forget if k.is_fact)
-        if s.steps_per_fact > 0:  # the step budget: a fixed cost per fact, whatever derive produced
-            cfg.max_steps = s.steps_per_fact * max(changed, 1)
-        if s.max_update_steps > 0:
-            cfg.max_steps = min(cfg.max_steps or s.max_update_steps, s.max_update_steps)
+        cfg.max_steps = step_budget(s, changed)
         if forget and cfg.max_steps:
             # the gone prompts ride in the retain rows (retain_batch a step): take the steps that
             # `epochs` passes over them need (as learning them took), or the new examples' if

@@ -313,3 +313,16 @@ def _jobs(session):
     from amend.store.schema import Job
 
     return session.scalars(select(Job)).all()
+
+
+def test_the_step_budget_is_per_fact_changed_and_capped():
+    """An update of n facts may take steps_per_fact * n steps, at most max_update_steps; 0 turns either off."""
+    import dataclasses
+
+    from amend.training.pipeline import step_budget
+
+    s = dataclasses.replace(load_settings(env={}), steps_per_fact=12, max_update_steps=0)
+    assert step_budget(s, 1) == 12 and step_budget(s, 59) == 708 and step_budget(s, 0) == 12
+    assert step_budget(dataclasses.replace(s, max_update_steps=100), 59) == 100
+    assert step_budget(dataclasses.replace(s, steps_per_fact=0), 59) == 0  # the epochs decide
+    assert step_budget(dataclasses.replace(s, steps_per_fact=0, max_update_steps=50), 59) == 50
